@@ -1,0 +1,34 @@
+# facekit front door. `make run` and `make test` are the two commands a new machine needs (README.md).
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all setup build run test asan bench bench-nn clean
+
+all: build
+
+# Installs Debian packages and fetches + verifies the pinned models; a no-op when all is present.
+setup:
+	@scripts/setup --check >/dev/null 2>&1 || scripts/setup
+
+build: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/facekit version
+	$(BUILD)/facekit models
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build tree.
+asan: setup
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFK_SANITIZE=ON -DFK_TEST_HOOKS=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+bench: build
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,19 @@
+/*
+ * cli.h — the `facekit` command: one entry point per sub-command, each in its own cmd_<area>.c file.
+ * The CLI is a thin front-end over the library: it parses arguments, calls facekit.h and prints JSON.
+ */
+#ifndef FK_CLI_H
+#define FK_CLI_H
+
+/* Each returns the process exit code: 0 success, 1 failure reported on stderr, 2 usage error. */
+typedef int (*fk_cli_fn)(int argc, char **argv);
+
+int fk_cli_version(int argc, char **argv);
+int fk_cli_models(int argc, char **argv);
+
+/* Directory holding models/<package>/ files: $FK_MODELS_DIR, else the source tree's models/. */
+const char *fk_cli_models_dir(void);
+/* Test and evaluation data: $FK_DATA, else ../shared/data beside the source tree. */
+const char *fk_cli_data_dir(void);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * main.c — `facekit` dispatcher: finds the sub-command in one table and hands it the rest of argv.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef FK_DEFAULT_MODELS_DIR
+#define FK_DEFAULT_MODELS_DIR "models"
+#endif
+#ifndef FK_DEFAULT_DATA_DIR
+#define FK_DEFAULT_DATA_DIR "../shared/data"
+#endif
+
+static const struct {
+    const char *name;
+    fk_cli_fn fn;
+    const char *help;
+} commands[] = {
+    {"version", fk_cli_version, "print the library version"},
+    {"models", fk_cli_models, "verify model files against models/models.lock"},
+};
+
+const char *fk_cli_models_dir(void) {
+    const char *d = getenv("FK_MODELS_DIR");
+    return d && *d ? d : FK_DEFAULT_MODELS_DIR;
+}
+
+const char *fk_cli_data_dir(void) {
+    const char *d = getenv("FK_DATA");
+    return d && *d ? d : FK_DEFAULT_DATA_DIR;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: facekit COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "facekit: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
