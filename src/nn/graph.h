@@ -213,4 +213,40 @@ int fk__graph_prepare(fk__graph *g, const int64_t *const *input_dims);
 /* Shape inference for one node, given its inputs' shapes (ops.c). */
 int fk__op_infer(fk__graph *g, fk__node *n);
 
+/* ---- running ------------------------------------------------------------------------------------ */
+
+typedef struct fk__pool fk__pool;
+
+/* What a kernel sees during one run. DATA holds one pointer per tensor (arena slot, constant data or the
+ * caller's input). SCRATCH is this run's scratch area (node->scratch_bytes available). */
+typedef struct fk__run_ctx {
+    const fk__graph *g;
+    void *const *data;
+    unsigned char *scratch;
+    int threads;   /* threads this call may use, >= 1 */
+    fk__pool *pool; /* NULL or a pool with at least `threads` threads */
+} fk__run_ctx;
+
+typedef int (*fk__kernel_fn)(const fk__run_ctx *cx, const fk__node *n);
+
+/* Plain C reference kernel of every op (ops_ref.c): the oracle in tests. Never NULL for a valid op. */
+fk__kernel_fn fk__ref_kernel(int op);
+
+/* Fast paths (fast*.c): called once per node after planning; may attach node->prep and set
+ * node->scratch_bytes. Returns an error only for real failures (out of memory), not for "no fast path". */
+int fk__fast_prepare(fk__graph *g, fk__node *n);
+/* The fast kernel chosen for this node at prepare time, or NULL to use the reference kernel. */
+fk__kernel_fn fk__fast_kernel(const fk__node *n);
+
+/* Thread pool (pool.c). fk__pool_create(T) starts T-1 workers; the calling thread takes part.
+ * fk__pool_for runs fn(arg, i) for i in [0, n) on up to `threads` threads and returns when all are done.
+ * p may be NULL (runs serially). Every thread that runs kernels has flush-to-zero and
+ * denormals-are-zero set (fk__cpu_set_ftz). */
+fk__pool *fk__pool_create(int threads);
+void fk__pool_destroy(fk__pool *p);
+void fk__pool_for(fk__pool *p, int threads, int n, void (*fn)(void *arg, int i), void *arg);
+/* Sets FTZ+DAZ in the calling thread's MXCSR; returns the previous MXCSR so it can be restored. */
+unsigned fk__cpu_set_ftz(void);
+void fk__cpu_restore(unsigned mxcsr);
+
 #endif
