@@ -68,15 +68,18 @@ enum fk__layout { FK__NCHW = 0, FK__NHWC = 1 };
     X(GEMM, "Gemm")                     /* in: a, b, (c); attr: alpha, beta, trans_a, trans_b, act */\
     X(CONCAT, "Concat")                 /* n inputs; attr: axis                                   */\
     X(SPLIT, "Split")                   /* n outputs; sizes are the outputs' dims on axis         */\
-    X(SLICE, "Slice")                   /* attr: starts/steps per axis (normalised, all axes)     */\
-    X(RESHAPE, "Reshape")               /* also Flatten, Squeeze, Unsqueeze: output shape decides  */\
-    X(TRANSPOSE, "Transpose")           /* attr: perm                                             */\
+    X(SLICE, "Slice")                   /* attr s_* lists, or ONNX-10 inputs starts,ends,(axes),(steps) */\
+    X(RESHAPE, "Reshape")               /* in: data, shape (const int; 0 copies a dim, -1 infers) */\
+    X(FLATTEN, "Flatten")               /* attr: axis                                             */\
+    X(SQUEEZE, "Squeeze")               /* attr: axes (none = all size-1 dims)                    */\
+    X(UNSQUEEZE, "Unsqueeze")           /* attr: axes, positions in the output                    */\
+    X(TRANSPOSE, "Transpose")           /* attr: perm, n_perm (0 = reverse the axes)              */\
     X(GATHER, "Gather")                 /* in: data, indices (const i64); attr: axis              */\
-    X(PAD, "Pad")                       /* attr: pads[2*rank] (begin..., end...), pad_mode, value */\
-    X(REDUCE_MEAN, "ReduceMean")        /* attr: axes_mask, keepdims                              */\
+    X(PAD, "Pad")                       /* attr: pads_nd[2*n_pads_nd/2] (begins, then ends), mode */\
+    X(REDUCE_MEAN, "ReduceMean")        /* attr: axes (raw, may be negative; none = all), keepdims */\
     X(REDUCE_SUM, "ReduceSum")                                                                     \
     X(REDUCE_MAX, "ReduceMax")                                                                     \
-    X(RESIZE, "Resize")                 /* attr: layout, resize_mode, coord (half-pixel, ...)     */\
+    X(RESIZE, "Resize")                 /* attr: layout, out_hw, resize_mode, resize_coord        */\
     X(DEPTH_TO_SPACE, "DepthToSpace")   /* attr: layout, block, dcr                               */\
     X(SHAPE, "Shape")                   /* int64 result; always folded at prepare time            */\
     X(CAST, "Cast")                     /* attr: to (enum fk__dtype)                              */\
@@ -124,15 +127,18 @@ typedef struct fk__attr {
     float act_a, act_b;
     int act_slope;   /* tensor id of PReLU slopes, -1 if none */
 
-    /* generic */
+    /* generic. Axes are stored as the source gave them (possibly negative); shape inference normalises. */
     int axis;
-    int perm[FK__MAX_RANK];
-    int64_t starts[FK__MAX_RANK], steps[FK__MAX_RANK]; /* Slice: normalised for every axis */
-    int64_t pads_nd[2 * FK__MAX_RANK];                  /* Pad: begin for each axis, then end */
+    int perm[FK__MAX_RANK], n_perm;
+    int axes[FK__MAX_RANK], n_axes; /* reductions, Squeeze, Unsqueeze */
+    int s_axes[FK__MAX_RANK], s_n;  /* Slice in attribute form: s_n entries; ends may be INT64_MAX */
+    int64_t s_starts[FK__MAX_RANK], s_ends[FK__MAX_RANK], s_steps[FK__MAX_RANK];
+    int64_t pads_nd[2 * FK__MAX_RANK]; /* Pad: n_pads_nd = 2*rank values, begins for each axis then ends */
+    int n_pads_nd;
     int pad_mode;
     float pad_value;
-    unsigned axes_mask; /* reductions: bit i set = reduce axis i */
     int keepdims;
+    int64_t out_hw[2]; /* Resize output size; ConvTranspose output size (0 = infer) */
     float alpha, beta;  /* Gemm, LeakyRelu */
     int trans_a, trans_b;
     float clip_min, clip_max;
@@ -212,6 +218,10 @@ int fk__graph_prepare(fk__graph *g, const int64_t *const *input_dims);
 
 /* Shape inference for one node, given its inputs' shapes (ops.c). */
 int fk__op_infer(fk__graph *g, fk__node *n);
+
+/* Front-ends: fill an initialised graph from a file. Errors name the file and the node (g->err). */
+int fk__onnx_load(fk__graph *g, const char *path);  /* onnx.c */
+int fk__tfjs_load(fk__graph *g, const char *path);  /* tfjs.c: path of model.json; shards beside it */
 
 /* ---- running ------------------------------------------------------------------------------------ */
 
