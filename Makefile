@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test asan bench bench-nn clean
+.PHONY: all setup build run test test-deps asan bench bench-nn clean
 
 all: build
 
@@ -19,11 +19,16 @@ run: build
 	$(BUILD)/facekit version
 	$(BUILD)/facekit models
 
-test: build
+# Test-only reference runtimes (ONNX Runtime, TensorFlow.js) from npm, pinned by tests/ref/package-lock.json.
+# --ignore-scripts: onnxruntime-node's install script tries a download that cannot work here.
+test-deps:
+	@[ -d tests/ref/node_modules ] || (cd tests/ref && npm ci --ignore-scripts --no-audit --no-fund)
+
+test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build tree.
-asan: setup
+asan: setup test-deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFK_SANITIZE=ON -DFK_TEST_HOOKS=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
