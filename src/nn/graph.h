@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #define FK__MAX_RANK 6
+#define FK__MAX_SPLIT 32 /* most outputs of one Split node (attr.split) */
 
 enum fk__dtype {
     FK__DT_F32 = 1,
@@ -146,6 +147,11 @@ typedef struct fk__attr {
     int block, dcr;     /* DepthToSpace: dcr = 1 for DCR (TF), 0 for CRD */
     int resize_mode, resize_coord;
     int to; /* Cast */
+    /* Split (added by the ONNX front-end; for ops.c shape inference): the size of each output along `axis`,
+     * n_split == n_out entries, from the ONNX attribute (opset < 13) or constant input (opset 13+).
+     * n_split = 0 means equal parts: the axis length divided by n_out (must divide exactly). */
+    int n_split;
+    int64_t split[FK__MAX_SPLIT];
 } fk__attr;
 
 enum fk__tensor_kind { FK__T_ACT = 0, FK__T_CONST = 1, FK__T_INPUT = 2 };
