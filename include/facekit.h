@@ -91,6 +91,54 @@ FK_API int fk_models_verify(const char *models_dir, const char *lock_path, fk_mo
 /* SHA-256 of a file as 64 hex characters plus NUL. Thread-safe. */
 FK_API int fk_sha256_file(const char *path, char hex_out[65], uint64_t *size_out);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Evaluation of verification scores on labelled pairs (src/eval)                                    */
+
+/* Summary of a verification experiment. Thresholds are in the units of the scores given. */
+typedef struct fk_eval_summary {
+    double accuracy;        /* mean accuracy over folds (or on the test set) */
+    double std;             /* standard deviation over folds, 0 with one test set */
+    double auc;             /* area under the ROC curve, all pairs */
+    double tar_at_far_1e_3; /* true-accept rate at the strictest threshold with FAR <= 1e-3, all pairs */
+    double eer;             /* equal error rate, all pairs */
+    double threshold;       /* threshold applied (mean over folds) */
+    size_t pairs;           /* pairs scored */
+} fk_eval_summary_t;
+
+/* One point of a ROC curve. */
+typedef struct fk_roc_point {
+    double threshold, far, tar;
+} fk_roc_point_t;
+
+/* The threshold that maximises accuracy on (SCORES, SAME) — "same" when score >= threshold. Pairs whose
+ * score is NaN (no face) always count as errors. Thread-safe; no allocation beyond a sort buffer. */
+FK_API int fk_eval_best_threshold(const double *scores, const int *same, size_t n, double *threshold_out,
+                                  double *accuracy_out);
+
+/* Accuracy of a fixed threshold (NaN scores are errors). */
+FK_API double fk_eval_accuracy(const double *scores, const int *same, size_t n, double threshold);
+
+/* Full summary. FOLD (may be NULL) gives each pair's fold 0..N_FOLDS-1: the threshold is chosen on the
+ * other folds and applied to each fold in turn (LFW View 2 protocol). With FOLD NULL, TRAIN_* (may be NULL)
+ * choose the threshold applied to the whole set (LFW View 1: DevTrain -> DevTest); with neither, the
+ * threshold is chosen on the set itself. */
+FK_API int fk_eval_summarize(const double *scores, const int *same, size_t n, const int *fold, int n_folds,
+                             const double *train_scores, const int *train_same, size_t n_train,
+                             fk_eval_summary_t *out);
+
+/* ROC over all distinct thresholds, sorted by decreasing threshold; *points freed with fk_free. */
+FK_API int fk_eval_roc(const double *scores, const int *same, size_t n, fk_roc_point_t **points,
+                       size_t *n_points);
+
+/* The lowest threshold whose false-accept rate on (SCORES, SAME) is <= MAX_FAR. */
+FK_API int fk_eval_threshold_at_far(const double *scores, const int *same, size_t n, double max_far,
+                                    double *threshold_out, double *tar_out);
+
+/* Monotone calibration score = 1 / (1 + exp(-(a * x + b))), fitted by logistic regression (Platt).
+ * Deterministic; a > 0 is enforced so that the map is increasing. */
+FK_API int fk_eval_fit_logistic(const double *scores, const int *same, size_t n, double *a_out,
+                                double *b_out);
+
 #ifdef __cplusplus
 }
 #endif
