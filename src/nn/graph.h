@@ -108,6 +108,9 @@ enum fk__act {
 enum fk__pad_mode { FK__PAD_CONSTANT = 0, FK__PAD_REFLECT, FK__PAD_EDGE };
 enum fk__resize_mode { FK__RESIZE_NEAREST = 0, FK__RESIZE_BILINEAR };
 enum fk__resize_coord { FK__COORD_HALF_PIXEL = 0, FK__COORD_ALIGN_CORNERS, FK__COORD_ASYMMETRIC };
+/* How nearest-neighbour Resize rounds the source coordinate. PyTorch exports use FLOOR (with ASYMMETRIC);
+ * TF half_pixel_centers / align_corners nearest is ROUND_PREFER_CEIL. */
+enum fk__nearest_mode { FK__NEAREST_ROUND_PREFER_FLOOR = 0, FK__NEAREST_FLOOR, FK__NEAREST_CEIL, FK__NEAREST_ROUND_PREFER_CEIL };
 
 /* TF "SAME" padding is decided when the input size is known; the front-end marks it and shape inference
  * turns it into explicit (possibly asymmetric: more at the end) pads. */
@@ -146,6 +149,7 @@ typedef struct fk__attr {
     float eps;
     int block, dcr;     /* DepthToSpace: dcr = 1 for DCR (TF), 0 for CRD */
     int resize_mode, resize_coord;
+    int nearest_mode; /* enum fk__nearest_mode (Resize nearest only); default ROUND_PREFER_FLOOR (ONNX) */
     int to; /* Cast */
     /* Split (added by the ONNX front-end; for ops.c shape inference): the size of each output along `axis`,
      * n_split == n_out entries, from the ONNX attribute (opset < 13) or constant input (opset 13+).
