@@ -193,6 +193,8 @@ typedef struct fk__graph {
     int nt, cap_t;
     fk__node *n;
     int nn, cap_n;
+    /* Filled by the front-end (fk__malloc'd arrays of tensor ids, in the model's declared order; the ONNX
+     * loader does so, and marks output tensors is_output); freed by fk__graph_free. */
     int *inputs, n_inputs;
     int *outputs, n_outputs;
     int layout;        /* layout of the model's image inputs (informative) */
