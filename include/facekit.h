@@ -139,6 +139,158 @@ FK_API int fk_eval_threshold_at_far(const double *scores, const int *same, size_
 FK_API int fk_eval_fit_logistic(const double *scores, const int *same, size_t n, double *a_out,
                                 double *b_out);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Images (src/image): decode, encode, geometry, drawing                                             */
+/*
+ * fk_image_t is an 8-bit RGB picture: R,G,B interleaved, rows STRIDE bytes apart. Images made by the
+ * library (decode, create, resize, crop, ...) own their pixels and are released with fk_image_free().
+ * A caller may also describe its own pixels in an fk_image_t it fills in itself and pass it wherever a
+ * `const fk_image_t *` (or a destination image) is taken — never to fk_image_free().
+ * Thread-safety: every function here is reentrant; any number of threads may read one image at once;
+ * writing into an image (drawing, a destination) needs the caller to keep other users away.
+ * Coordinates: pixel (x, y) covers the square [x, x+1) x [y, y+1); its centre is (x + 0.5, y + 0.5) in
+ * these "edge" coordinates (fk_rectf_t, resize, tensor). fk_image_warp_affine alone uses OpenCV's
+ * convention where integer coordinates are pixel centres (see there).
+ */
+typedef struct fk_image {
+    int width, height; /* pixels, >= 1 */
+    int stride;        /* bytes between row starts, >= 3 * width (library images: exactly 3 * width) */
+    uint8_t *rgb;      /* pixel (x, y) is rgb[y * stride + 3 * x + 0..2] = R, G, B */
+} fk_image_t;
+
+typedef enum fk_image_format {
+    FK_IMAGE_FORMAT_UNKNOWN = 0,
+    FK_IMAGE_FORMAT_JPEG = 1,
+    FK_IMAGE_FORMAT_PNG = 2,
+    FK_IMAGE_FORMAT_WEBP = 3,
+    FK_IMAGE_FORMAT_BMP = 4
+} fk_image_format_t;
+
+#define FK_IMAGE_DEFAULT_MAX_FILE_BYTES ((size_t)40 << 20) /* 40 MiB */
+#define FK_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)50000000)   /* 50 Mpx */
+#define FK_IMAGE_MAX_DIMENSION 65535                        /* no side may exceed this, any format */
+
+/* Decoding options. All-zero (or passing NULL) means the defaults. */
+typedef struct fk_image_decode_options {
+    size_t max_file_bytes; /* 0 = FK_IMAGE_DEFAULT_MAX_FILE_BYTES; more input bytes -> FK_ELIMIT */
+    uint64_t max_pixels;   /* 0 = FK_IMAGE_DEFAULT_MAX_PIXELS; width*height read from the file header is
+                              checked BEFORE any pixel memory is allocated -> FK_ELIMIT */
+    int max_side;          /* JPEG only; 0 = none. A hint that the caller will shrink the picture until its
+                              longer side is <= max_side anyway: the decoder then uses libjpeg's DCT scaling
+                              (1/2, 1/4 or 1/8, the smallest that keeps the longer side >= max_side). The
+                              result is not resized to max_side; compare its size with fk_image_probe's. */
+    int min_side;          /* JPEG only; 0 = none. Same, keeping the shorter side >= min_side. With both set
+                              both are respected. */
+    int ignore_orientation; /* 0 (default): a JPEG's EXIF orientation (1..8) is applied, so the image comes
+                              out upright; 1: pixels in stored order. */
+} fk_image_decode_options_t;
+
+/* What a file's header says, without decoding the pixels. */
+typedef struct fk_image_info {
+    fk_image_format_t format;
+    int width, height;               /* as displayed: after the EXIF orientation (5..8 swap the sides) */
+    int stored_width, stored_height; /* as coded in the file */
+    int orientation;                 /* EXIF orientation 1..8; 1 when absent, invalid or not a JPEG */
+    int has_alpha;                   /* 1 when the file carries transparency (it is composited on white) */
+} fk_image_info_t;
+
+/* Format by magic bytes (never by file name): JPEG FF D8 FF, PNG signature, RIFF....WEBP, "BM". */
+FK_API fk_image_format_t fk_image_detect_format(const void *bytes, size_t n);
+/* "jpeg", "png", "webp", "bmp" or "unknown"; never NULL. */
+FK_API const char *fk_image_format_name(fk_image_format_t format);
+
+/* Reads the header of an image in memory into *INFO (dimensions, format, orientation). Cheap; it does not
+ * validate the pixel data, so a later decode may still fail. Errors: FK_EINVAL, FK_EFORMAT. */
+FK_API int fk_image_probe(const void *bytes, size_t n, fk_image_info_t *info, char *err, size_t errsize);
+
+/* Decodes JPEG (baseline/progressive; gray, YCbCr, RGB, CMYK and YCCK incl. Adobe-inverted), PNG (any bit
+ * depth incl. 16-bit, palette, gray, interlaced), WebP (lossy/lossless, not animated) or BMP (uncompressed
+ * 24/32-bit, 8-bit palette; 32-bit BI_BITFIELDS with the standard masks) to 8-bit RGB.
+ * Transparency (PNG alpha or tRNS, WebP alpha) is composited on white; the fourth byte of a 32-bit BMP is
+ * ignored. On FK_OK *OUT is a new image (fk_image_free). A truncated or corrupt file is FK_EFORMAT with a
+ * message in ERR (may be NULL) — never a partial image; limits exceeded are FK_ELIMIT; FK_ENOMEM. */
+FK_API int fk_image_decode(const void *bytes, size_t n, const fk_image_decode_options_t *opt,
+                           fk_image_t **out, char *err, size_t errsize);
+/* Same from a file (FK_EIO when it cannot be read; the size limit is checked before reading). */
+FK_API int fk_image_load(const char *path, const fk_image_decode_options_t *opt, fk_image_t **out,
+                         char *err, size_t errsize);
+
+/* A new WIDTHxHEIGHT image, all pixels black. FK_EINVAL for sides outside 1..FK_IMAGE_MAX_DIMENSION. */
+FK_API int fk_image_create(int width, int height, fk_image_t **out);
+/* A new image with the same pixels (tightly packed). */
+FK_API int fk_image_clone(const fk_image_t *img, fk_image_t **out);
+/* Releases an image made by the library. fk_image_free(NULL) does nothing. */
+FK_API void fk_image_free(fk_image_t *img);
+
+/* Encodes to JPEG (QUALITY 1..100, 0 = 90; 4:2:0 below 90, 4:4:4 from 90), PNG (lossless; QUALITY
+ * ignored) or WebP (QUALITY 1..100 lossy, 0 = 90; 101 = lossless). On FK_OK *OUT holds *N bytes
+ * (fk_free). FK_EUNSUPPORTED for BMP. */
+FK_API int fk_image_encode(const fk_image_t *img, fk_image_format_t format, int quality, void **out,
+                           size_t *n, char *err, size_t errsize);
+/* Encodes by the extension of PATH (.jpg/.jpeg, .png, .webp; case-insensitive) and writes the file. */
+FK_API int fk_image_save(const fk_image_t *img, const char *path, int quality, char *err, size_t errsize);
+
+/* A rectangle in edge coordinates (see above); may reach outside the image. */
+typedef struct fk_rectf {
+    float x, y, w, h;
+} fk_rectf_t;
+
+/* Resamples the region RECT of SRC (NULL = the whole image) into DST, which the caller sized (its own
+ * width/height are the output size; its pixels are overwritten). Output pixel centres map linearly onto
+ * RECT. Bilinear interpolation, or area averaging along an axis shrunk by more than 2x (no aliasing
+ * before a detector). Inside the image, samples near its edge replicate the edge pixel; output pixels whose
+ * centre falls outside the image get FILL (R,G,B; NULL = black). Allocates only small tables. */
+FK_API int fk_image_resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill[3],
+                             fk_image_t *dst);
+/* The whole of SRC resampled into a new OUT_WxOUT_H image. */
+FK_API int fk_image_resize(const fk_image_t *src, int out_w, int out_h, fk_image_t **out);
+
+typedef enum fk_tensor_layout { FK_TENSOR_CHW = 0, FK_TENSOR_HWC = 1 } fk_tensor_layout_t;
+typedef enum fk_channel_order { FK_CHANNELS_RGB = 0, FK_CHANNELS_BGR = 1 } fk_channel_order_t;
+
+/* How a network wants its input. OUT[c] = (pixel[c] - mean[c]) * scale[c], where c counts the output
+ * channels, i.e. after ORDER: for BGR, mean[0] is the blue one. (x-127.5)/128 is mean 127.5, scale 1/128. */
+typedef struct fk_tensor_spec {
+    int width, height;         /* output size */
+    fk_tensor_layout_t layout; /* CHW: 3 planes of height*width; HWC: interleaved */
+    fk_channel_order_t order;
+    float mean[3];
+    float scale[3];
+    uint8_t fill[3]; /* R,G,B for output pixels outside the image, before normalisation */
+} fk_tensor_spec_t;
+
+/* Resamples RECT of IMG (NULL = whole image) exactly as fk_image_resample to spec->width x spec->height
+ * and writes 3*width*height floats to OUT (caller's buffer). */
+FK_API int fk_image_to_tensor(const fk_image_t *img, const fk_rectf_t *rect, const fk_tensor_spec_t *spec,
+                              float *out);
+
+/* Affine warp with bilinear interpolation into DST (caller-sized), as OpenCV's warpAffine(src, M, dsize,
+ * INTER_LINEAR, BORDER_CONSTANT, fill): M (row-major 2x3) maps SRC coordinates to DST coordinates, where
+ * integer coordinates are pixel CENTRES; each dst pixel (x, y) samples src at M^-1 (x, y). Neighbours
+ * outside SRC count as FILL (NULL = black), so the border blends into it. FK_EINVAL if M is singular. */
+FK_API int fk_image_warp_affine(const fk_image_t *src, const float m[6], const uint8_t fill[3],
+                                fk_image_t *dst);
+/* Inverse of a 2x3 affine matrix (FK_EINVAL when singular). */
+FK_API int fk_affine_invert(const float m[6], float inv[6]);
+
+/* Copy of the rectangle (x, y, w, h) intersected with the image; FK_EINVAL when nothing is left. */
+FK_API int fk_image_crop(const fk_image_t *src, int x, int y, int w, int h, fk_image_t **out);
+/* Mirror image (left <-> right). */
+FK_API int fk_image_flip_horizontal(const fk_image_t *src, fk_image_t **out);
+/* Rotation clockwise by DEGREES = 0, 90, 180 or 270 (else FK_EINVAL). */
+FK_API int fk_image_rotate(const fk_image_t *src, int degrees, fk_image_t **out);
+/* Applies an EXIF orientation 1..8 (what decode does for JPEG): the result is upright. */
+FK_API int fk_image_orient(const fk_image_t *src, int exif_orientation, fk_image_t **out);
+/* Luma (BT.601: 0.299 R + 0.587 G + 0.114 B, rounded) into GRAY, a caller buffer of rows GRAY_STRIDE
+ * bytes apart (>= width). */
+FK_API int fk_image_to_gray(const fk_image_t *img, uint8_t *gray, int gray_stride);
+
+/* Drawing, clipped to the image. A rectangle outline THICKNESS pixels wide drawn inside (x, y, w, h); a
+ * filled disc of RADIUS (0 = one pixel) centred on pixel (x, y). FK_EINVAL for a NULL image/colour. */
+FK_API int fk_image_draw_rect(fk_image_t *img, int x, int y, int w, int h, int thickness,
+                              const uint8_t rgb[3]);
+FK_API int fk_image_draw_point(fk_image_t *img, int x, int y, int radius, const uint8_t rgb[3]);
+
 #ifdef __cplusplus
 }
 #endif
