@@ -1,0 +1,427 @@
+/*
+ * geometry.c — resampling, tensor conversion, affine warp, crop, flips/rotations and gray conversion.
+ * Layer: image. The face pipeline builds on these: the detector input (fk_image_to_tensor of the whole
+ * frame), the aligned 112x112 recognition crop (fk_image_warp_affine) and its normalisation.
+ *
+ * Resampling is separable and fixed-point. For each output column and row a small table of source taps
+ * and Q12 weights (summing to exactly 4096) is built once per call: bilinear (2 taps) when the axis is
+ * enlarged or shrunk by at most 2x, area averaging (the output pixel's footprint, ceil(scale)+1 taps)
+ * beyond that, so a detector never sees aliasing. Each output row is first filtered vertically over just
+ * the source columns the row needs (a contiguous, vectorisable multiply-add into a Q4 row buffer), then
+ * horizontally. A constant image therefore stays exactly constant and an identity resample is exact.
+ * Source taps outside the image refer to a "fill" entry (slot 0 of the row buffer, or a fill row), so
+ * the inner loops have no bounds branches.
+ */
+#include "image/image.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FK__WBITS 12
+#define FK__WONE (1 << FK__WBITS)
+
+static int image_ok(const fk_image_t *img) {
+    return img && img->rgb && img->width >= 1 && img->height >= 1 && img->width <= FK_IMAGE_MAX_DIMENSION &&
+           img->height <= FK_IMAGE_MAX_DIMENSION && img->stride >= 3 * img->width;
+}
+
+/* ---- resampling tables ----------------------------------------------------------------------------- */
+
+typedef struct axis {
+    int taps;     /* taps per output position (unused ones have weight 0 and index of the fill) */
+    int *idx;     /* [n_out * taps] source index, or -1 for the fill value */
+    int16_t *w;   /* [n_out * taps] Q12 weights, each output's sum exactly FK__WONE */
+    int lo, hi;   /* range of source indices used (lo > hi when none) */
+} axis_t;
+
+/* Rounds float weights to Q12 so that they sum to exactly FK__WONE (the largest absorbs the error). */
+static void quantise(const double *wf, int16_t *wq, int taps) {
+    int sum = 0, big = 0;
+    for (int t = 0; t < taps; t++) {
+        wq[t] = (int16_t)lrint(wf[t] * FK__WONE);
+        sum += wq[t];
+        if (wf[t] > wf[big]) big = t;
+    }
+    wq[big] = (int16_t)(wq[big] + FK__WONE - sum);
+}
+
+/* Builds the taps mapping N_OUT outputs onto [R0, R0 + RLEN) of a source axis of length SRC. */
+static int axis_build(axis_t *a, int src, double r0, double rlen, int n_out) {
+    double scale = rlen / n_out;
+    int area = scale > 2.0;
+    long taps = area ? (long)ceil(scale) + 2 : 2;
+    if (taps > (long)src + 2) taps = (long)src + 2; /* outside taps collapse into the single fill tap */
+    a->taps = (int)taps;
+    a->idx = fk__malloc(sizeof(int) * (size_t)n_out * (size_t)taps);
+    a->w = fk__malloc(sizeof(int16_t) * (size_t)n_out * (size_t)taps);
+    double *wf = fk__malloc(sizeof(double) * (size_t)taps);
+    if (!a->idx || !a->w || !wf) {
+        fk__free(wf);
+        return FK_ENOMEM;
+    }
+    a->lo = src;
+    a->hi = -1;
+    for (int o = 0; o < n_out; o++) {
+        int *idx = a->idx + (size_t)o * taps;
+        int16_t *w = a->w + (size_t)o * taps;
+        for (int t = 0; t < taps; t++) {
+            idx[t] = -1;
+            wf[t] = 0;
+        }
+        if (area) {
+            /* footprint [p0, p1) in edge coordinates; parts outside the image weigh the fill (tap 0) */
+            double p0 = r0 + o * scale, p1 = p0 + scale, fill = 0;
+            if (p0 < 0) fill += (p1 < 0 ? p1 : 0) - p0;
+            if (p1 > src) fill += p1 - (p0 > src ? p0 : src);
+            double q0 = p0 < 0 ? 0 : p0, q1 = p1 > src ? src : p1;
+            wf[0] = fill / scale;
+            int t = 1;
+            if (q1 > q0) {
+                for (int i = (int)floor(q0); i < q1 && i < src && t < taps; i++, t++) {
+                    double lo = i > q0 ? i : q0, hi = i + 1 < q1 ? i + 1 : q1;
+                    idx[t] = i;
+                    wf[t] = (hi - lo) / scale;
+                }
+            }
+        } else {
+            double c = r0 + (o + 0.5) * scale; /* centre of the output pixel, edge coordinates */
+            if (c >= 0 && c < src) {
+                double s = c - 0.5, f0 = floor(s), f = s - f0;
+                int i0 = (int)f0, i1 = i0 + 1;
+                if (i0 < 0) i0 = 0;
+                if (i1 > src - 1) i1 = src - 1;
+                idx[0] = i0;
+                idx[1] = i1;
+                wf[0] = 1 - f;
+                wf[1] = f;
+            } else {
+                wf[0] = 1; /* idx[0] = -1: the fill */
+            }
+        }
+        quantise(wf, w, (int)taps);
+        for (int t = 0; t < taps; t++) {
+            if (idx[t] < 0) continue;
+            if (w[t] == 0) { /* keep the column range tight: zero-weight taps read the fill instead */
+                idx[t] = -1;
+                continue;
+            }
+            if (idx[t] < a->lo) a->lo = idx[t];
+            if (idx[t] > a->hi) a->hi = idx[t];
+        }
+    }
+    fk__free(wf);
+    return FK_OK;
+}
+
+static void axis_free(axis_t *a) {
+    fk__free(a->idx);
+    fk__free(a->w);
+}
+
+/* Output of the resampler: an RGB8 image, or floats for a network. */
+typedef struct sink {
+    fk_image_t *dst;
+    float *tensor;
+    const fk_tensor_spec_t *spec;
+    float lut[3][256]; /* per output channel: (v - mean) * scale */
+    int src_ch[3];     /* output channel c takes source channel src_ch[c] */
+} sink_t;
+
+static int check_rect(const fk_image_t *src, const fk_rectf_t *rect, double *r) {
+    if (!rect) {
+        r[0] = 0;
+        r[1] = 0;
+        r[2] = src->width;
+        r[3] = src->height;
+        return FK_OK;
+    }
+    r[0] = rect->x;
+    r[1] = rect->y;
+    r[2] = rect->w;
+    r[3] = rect->h;
+    for (int i = 0; i < 4; i++)
+        if (!isfinite(r[i]) || fabs(r[i]) > 1e7) return FK_EINVAL;
+    if (r[2] <= 0 || r[3] <= 0) return FK_EINVAL;
+    return FK_OK;
+}
+
+static int resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill_rgb[3], int out_w, int out_h,
+                    sink_t *sink) {
+    double r[4];
+    if (check_rect(src, rect, r) != FK_OK) return FK_EINVAL;
+    static const uint8_t black[3] = {0, 0, 0};
+    const uint8_t *fill = fill_rgb ? fill_rgb : black;
+    axis_t ax = {0}, ay = {0};
+    int32_t *vbuf = NULL;
+    uint8_t *fillrow = NULL, *orow = NULL;
+    int rc = axis_build(&ax, src->width, r[0], r[2], out_w);
+    if (rc == FK_OK) rc = axis_build(&ay, src->height, r[1], r[3], out_h);
+    int lo = ax.lo, ncol = ax.hi >= ax.lo ? ax.hi - ax.lo + 1 : 0;
+    if (rc == FK_OK) {
+        vbuf = fk__malloc(sizeof(int32_t) * 3 * ((size_t)ncol + 1));
+        fillrow = fk__malloc(3 * (size_t)ncol + 1);
+        orow = fk__malloc(3 * (size_t)out_w);
+        if (!vbuf || !fillrow || !orow) rc = FK_ENOMEM;
+    }
+    if (rc != FK_OK) goto done;
+    /* x taps become positions in vbuf: 0 is the fill pixel, 1 + i - lo is source column i */
+    for (size_t k = 0; k < (size_t)out_w * ax.taps; k++) ax.idx[k] = ax.idx[k] < 0 ? 0 : 3 * (1 + ax.idx[k] - lo);
+    for (int i = 0; i < ncol; i++) memcpy(fillrow + 3 * i, fill, 3);
+    for (int c = 0; c < 3; c++) vbuf[c] = (int32_t)fill[c] << 4;
+
+    int32_t *vb = vbuf + 3;
+    size_t nv = 3 * (size_t)ncol;
+    for (int oy = 0; oy < out_h; oy++) {
+        /* vertical: Q12 weights on 8-bit rows, rounded to Q4 (value * 16) */
+        const int *iy = ay.idx + (size_t)oy * ay.taps;
+        const int16_t *wy = ay.w + (size_t)oy * ay.taps;
+        int first = 1;
+        for (int t = 0; t < ay.taps; t++) {
+            int32_t wt = wy[t];
+            if (wt == 0) continue;
+            const uint8_t *row = iy[t] < 0 ? fillrow : src->rgb + (size_t)iy[t] * src->stride + 3 * (size_t)lo;
+            if (first) {
+                for (size_t k = 0; k < nv; k++) vb[k] = wt * row[k];
+                first = 0;
+            } else {
+                for (size_t k = 0; k < nv; k++) vb[k] += wt * row[k];
+            }
+        }
+        if (first) memset(vb, 0, nv * sizeof *vb); /* cannot happen: weights sum to 4096 */
+        for (size_t k = 0; k < nv; k++) vb[k] = (vb[k] + 128) >> 8;
+
+        /* horizontal: Q12 weights on Q4 values, rounded to 8 bits */
+        uint8_t *o8 = sink->dst ? sink->dst->rgb + (size_t)oy * sink->dst->stride : orow;
+        for (int ox = 0; ox < out_w; ox++) {
+            const int *ix = ax.idx + (size_t)ox * ax.taps;
+            const int16_t *wx = ax.w + (size_t)ox * ax.taps;
+            int32_t a0 = 1 << 15, a1 = 1 << 15, a2 = 1 << 15;
+            for (int t = 0; t < ax.taps; t++) {
+                const int32_t *p = vbuf + ix[t];
+                int32_t wt = wx[t];
+                a0 += wt * p[0];
+                a1 += wt * p[1];
+                a2 += wt * p[2];
+            }
+            o8[3 * ox] = (uint8_t)(a0 >> 16);
+            o8[3 * ox + 1] = (uint8_t)(a1 >> 16);
+            o8[3 * ox + 2] = (uint8_t)(a2 >> 16);
+        }
+        if (sink->tensor) {
+            const fk_tensor_spec_t *sp = sink->spec;
+            const float *l0 = sink->lut[0], *l1 = sink->lut[1], *l2 = sink->lut[2];
+            const uint8_t *s0 = orow + sink->src_ch[0], *s1 = orow + sink->src_ch[1], *s2 = orow + sink->src_ch[2];
+            if (sp->layout == FK_TENSOR_HWC) {
+                float *t = sink->tensor + (size_t)oy * out_w * 3;
+                for (int ox = 0; ox < out_w; ox++) {
+                    t[3 * ox] = l0[s0[3 * ox]];
+                    t[3 * ox + 1] = l1[s1[3 * ox]];
+                    t[3 * ox + 2] = l2[s2[3 * ox]];
+                }
+            } else {
+                size_t plane = (size_t)out_w * out_h;
+                float *t0 = sink->tensor + (size_t)oy * out_w, *t1 = t0 + plane, *t2 = t1 + plane;
+                for (int ox = 0; ox < out_w; ox++) {
+                    t0[ox] = l0[s0[3 * ox]];
+                    t1[ox] = l1[s1[3 * ox]];
+                    t2[ox] = l2[s2[3 * ox]];
+                }
+            }
+        }
+    }
+done:
+    axis_free(&ax);
+    axis_free(&ay);
+    fk__free(vbuf);
+    fk__free(fillrow);
+    fk__free(orow);
+    return rc;
+}
+
+int fk_image_resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill[3], fk_image_t *dst) {
+    if (!image_ok(src) || !image_ok(dst)) return FK_EINVAL;
+    sink_t sink;
+    memset(&sink, 0, sizeof sink);
+    sink.dst = dst;
+    return resample(src, rect, fill, dst->width, dst->height, &sink);
+}
+
+int fk_image_resize(const fk_image_t *src, int out_w, int out_h, fk_image_t **out) {
+    if (!out) return FK_EINVAL;
+    *out = NULL;
+    if (!image_ok(src)) return FK_EINVAL;
+    fk_image_t *dst;
+    int rc = fk_image_create(out_w, out_h, &dst);
+    if (rc != FK_OK) return rc;
+    rc = fk_image_resample(src, NULL, NULL, dst);
+    if (rc != FK_OK) {
+        fk_image_free(dst);
+        return rc;
+    }
+    *out = dst;
+    return FK_OK;
+}
+
+int fk_image_to_tensor(const fk_image_t *img, const fk_rectf_t *rect, const fk_tensor_spec_t *spec, float *out) {
+    if (!image_ok(img) || !spec || !out) return FK_EINVAL;
+    if (spec->width < 1 || spec->height < 1 || spec->width > FK_IMAGE_MAX_DIMENSION ||
+        spec->height > FK_IMAGE_MAX_DIMENSION)
+        return FK_EINVAL;
+    if ((spec->layout != FK_TENSOR_CHW && spec->layout != FK_TENSOR_HWC) ||
+        (spec->order != FK_CHANNELS_RGB && spec->order != FK_CHANNELS_BGR))
+        return FK_EINVAL;
+    sink_t sink;
+    memset(&sink, 0, sizeof sink);
+    sink.tensor = out;
+    sink.spec = spec;
+    for (int c = 0; c < 3; c++) {
+        sink.src_ch[c] = spec->order == FK_CHANNELS_BGR ? 2 - c : c;
+        for (int v = 0; v < 256; v++) sink.lut[c][v] = ((float)v - spec->mean[c]) * spec->scale[c];
+    }
+    return resample(img, rect, spec->fill, spec->width, spec->height, &sink);
+}
+
+/* ---- affine warp ------------------------------------------------------------------------------------ */
+
+int fk_affine_invert(const float m[6], float inv[6]) {
+    if (!m || !inv) return FK_EINVAL;
+    double a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5];
+    double det = a * e - b * d;
+    if (!isfinite(det) || fabs(det) < 1e-12) return FK_EINVAL;
+    double ia = e / det, ib = -b / det, id = -d / det, ie = a / det;
+    inv[0] = (float)ia;
+    inv[1] = (float)ib;
+    inv[2] = (float)(-(ia * c + ib * f));
+    inv[3] = (float)id;
+    inv[4] = (float)ie;
+    inv[5] = (float)(-(id * c + ie * f));
+    return FK_OK;
+}
+
+int fk_image_warp_affine(const fk_image_t *src, const float m[6], const uint8_t fill_rgb[3], fk_image_t *dst) {
+    if (!image_ok(src) || !image_ok(dst) || !m) return FK_EINVAL;
+    for (int i = 0; i < 6; i++)
+        if (!isfinite(m[i])) return FK_EINVAL;
+    float inv[6];
+    if (fk_affine_invert(m, inv) != FK_OK) return FK_EINVAL;
+    static const uint8_t black[3] = {0, 0, 0};
+    const uint8_t *fill = fill_rgb ? fill_rgb : black;
+    const int W = src->width, H = src->height;
+    const size_t ss = (size_t)src->stride;
+    for (int y = 0; y < dst->height; y++) {
+        uint8_t *d = dst->rgb + (size_t)y * dst->stride;
+        double bx = (double)inv[1] * y + inv[2], by = (double)inv[4] * y + inv[5];
+        for (int x = 0; x < dst->width; x++) {
+            double sx = inv[0] * (double)x + bx, sy = inv[3] * (double)x + by;
+            if (!(sx > -1.0 && sy > -1.0 && sx < W && sy < H)) { /* all four neighbours outside */
+                d[3 * x] = fill[0];
+                d[3 * x + 1] = fill[1];
+                d[3 * x + 2] = fill[2];
+                continue;
+            }
+            double fx0 = floor(sx), fy0 = floor(sy);
+            int x0 = (int)fx0, y0 = (int)fy0;
+            int32_t fx = (int32_t)lrint((sx - fx0) * 2048), fy = (int32_t)lrint((sy - fy0) * 2048);
+            int32_t w00 = (2048 - fx) * (2048 - fy), w01 = fx * (2048 - fy), w10 = (2048 - fx) * fy, w11 = fx * fy;
+            const uint8_t *p00, *p01, *p10, *p11;
+            if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {
+                p00 = src->rgb + (size_t)y0 * ss + 3 * (size_t)x0;
+                p01 = p00 + 3;
+                p10 = p00 + ss;
+                p11 = p10 + 3;
+            } else { /* at the border: neighbours outside the image are the fill colour */
+                int xin0 = x0 >= 0 && x0 < W, xin1 = x0 + 1 >= 0 && x0 + 1 < W;
+                int yin0 = y0 >= 0 && y0 < H, yin1 = y0 + 1 >= 0 && y0 + 1 < H;
+                const uint8_t *r0 = src->rgb + (size_t)(yin0 ? y0 : 0) * ss;
+                const uint8_t *r1 = src->rgb + (size_t)(yin1 ? y0 + 1 : 0) * ss;
+                p00 = xin0 && yin0 ? r0 + 3 * (size_t)x0 : fill;
+                p01 = xin1 && yin0 ? r0 + 3 * (size_t)(x0 + 1) : fill;
+                p10 = xin0 && yin1 ? r1 + 3 * (size_t)x0 : fill;
+                p11 = xin1 && yin1 ? r1 + 3 * (size_t)(x0 + 1) : fill;
+            }
+            for (int c = 0; c < 3; c++)
+                d[3 * x + c] = (uint8_t)((w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c] + (1 << 21)) >> 22);
+        }
+    }
+    return FK_OK;
+}
+
+/* ---- crops, flips, rotations ------------------------------------------------------------------------ */
+
+int fk_image_crop(const fk_image_t *src, int x, int y, int w, int h, fk_image_t **out) {
+    if (!out) return FK_EINVAL;
+    *out = NULL;
+    if (!image_ok(src) || w <= 0 || h <= 0) return FK_EINVAL;
+    int64_t x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
+    int64_t x1 = (int64_t)x + w, y1 = (int64_t)y + h;
+    if (x1 > src->width) x1 = src->width;
+    if (y1 > src->height) y1 = src->height;
+    if (x1 <= x0 || y1 <= y0) return FK_EINVAL;
+    fk_image_t *c = fk__image_new((int)(x1 - x0), (int)(y1 - y0));
+    if (!c) return FK_ENOMEM;
+    for (int r = 0; r < c->height; r++)
+        memcpy(c->rgb + (size_t)r * c->stride, src->rgb + (size_t)(y0 + r) * src->stride + 3 * (size_t)x0,
+               (size_t)c->stride);
+    *out = c;
+    return FK_OK;
+}
+
+/* Output pixel (x, y) takes source (sx, sy) = (ax*x + bx*y + cx, ay*x + by*y + cy): the eight EXIF
+ * orientations are the eight such maps with coefficients in {-1, 0, 1}. */
+int fk_image_orient(const fk_image_t *src, int o, fk_image_t **out) {
+    if (!out) return FK_EINVAL;
+    *out = NULL;
+    if (!image_ok(src) || o < 1 || o > 8) return FK_EINVAL;
+    const int W = src->width, H = src->height;
+    int ax, bx, cx, ay, by, cy;
+    switch (o) {
+    case 1: ax = 1, bx = 0, cx = 0, ay = 0, by = 1, cy = 0; break;
+    case 2: ax = -1, bx = 0, cx = W - 1, ay = 0, by = 1, cy = 0; break;      /* mirror */
+    case 3: ax = -1, bx = 0, cx = W - 1, ay = 0, by = -1, cy = H - 1; break; /* 180 */
+    case 4: ax = 1, bx = 0, cx = 0, ay = 0, by = -1, cy = H - 1; break;      /* flip vertical */
+    case 5: ax = 0, bx = 1, cx = 0, ay = 1, by = 0, cy = 0; break;           /* transpose */
+    case 6: ax = 0, bx = 1, cx = 0, ay = -1, by = 0, cy = H - 1; break;      /* 90 clockwise */
+    case 7: ax = 0, bx = -1, cx = W - 1, ay = -1, by = 0, cy = H - 1; break; /* transverse */
+    default: ax = 0, bx = -1, cx = W - 1, ay = 1, by = 0, cy = 0; break;     /* 8: 90 counter-clockwise */
+    }
+    int ow = o >= 5 ? H : W, oh = o >= 5 ? W : H;
+    fk_image_t *d = fk__image_new(ow, oh);
+    if (!d) return FK_ENOMEM;
+    const ptrdiff_t step = (ptrdiff_t)ax * 3 + (ptrdiff_t)ay * src->stride;
+    for (int y = 0; y < oh; y++) {
+        const uint8_t *s = src->rgb + (ptrdiff_t)(bx * y + cx) * 3 + (ptrdiff_t)(by * y + cy) * src->stride;
+        uint8_t *dr = d->rgb + (size_t)y * d->stride;
+        for (int x = 0; x < ow; x++, s += step) {
+            dr[3 * x] = s[0];
+            dr[3 * x + 1] = s[1];
+            dr[3 * x + 2] = s[2];
+        }
+    }
+    *out = d;
+    return FK_OK;
+}
+
+int fk_image_flip_horizontal(const fk_image_t *src, fk_image_t **out) { return fk_image_orient(src, 2, out); }
+
+int fk_image_rotate(const fk_image_t *src, int degrees, fk_image_t **out) {
+    switch (degrees) {
+    case 0: return fk_image_orient(src, 1, out);
+    case 90: return fk_image_orient(src, 6, out);
+    case 180: return fk_image_orient(src, 3, out);
+    case 270: return fk_image_orient(src, 8, out);
+    default:
+        if (out) *out = NULL;
+        return FK_EINVAL;
+    }
+}
+
+int fk_image_to_gray(const fk_image_t *img, uint8_t *gray, int gray_stride) {
+    if (!image_ok(img) || !gray || gray_stride < img->width) return FK_EINVAL;
+    for (int y = 0; y < img->height; y++) {
+        const uint8_t *s = img->rgb + (size_t)y * img->stride;
+        uint8_t *g = gray + (size_t)y * gray_stride;
+        for (int x = 0; x < img->width; x++) /* Q14 BT.601 weights (4899 + 9617 + 1868 = 16384) */
+            g[x] = (uint8_t)((s[3 * x] * 4899 + s[3 * x + 1] * 9617 + s[3 * x + 2] * 1868 + 8192) >> 14);
+    }
+    return FK_OK;
+}
