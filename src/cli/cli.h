@@ -10,6 +10,7 @@ typedef int (*fk_cli_fn)(int argc, char **argv);
 
 int fk_cli_version(int argc, char **argv);
 int fk_cli_models(int argc, char **argv);
+int fk_cli_nn(int argc, char **argv); /* cmd_nn.c: nn info|run|bench */
 
 /* Directory holding models/<package>/ files: $FK_MODELS_DIR, else the source tree's models/. */
 const char *fk_cli_models_dir(void);

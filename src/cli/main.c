@@ -21,6 +21,7 @@ static const struct {
 } commands[] = {
     {"version", fk_cli_version, "print the library version"},
     {"models", fk_cli_models, "verify model files against models/models.lock"},
+    {"nn", fk_cli_nn, "neural-network models: nn info|run|bench MODEL"},
 };
 
 const char *fk_cli_models_dir(void) {
