@@ -291,6 +291,115 @@ FK_API int fk_image_draw_rect(fk_image_t *img, int x, int y, int w, int h, int t
                               const uint8_t rgb[3]);
 FK_API int fk_image_draw_point(fk_image_t *img, int x, int y, int radius, const uint8_t rgb[3]);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Neural-network executor                                                                            */
+/*                                                                                                    */
+/* Runs ONNX (.onnx) and TF.js graph models (model.json + weight shards beside it) on the CPU. A model   */
+/* is opened once (parsed, shapes fixed, constants folded, layers fused, activation memory planned) and  */
+/* then run through sessions: one session per thread, each owning its activation arena, scratch and     */
+/* thread pool, so that a run does no memory allocation at all.                                         */
+/*                                                                                                    */
+/* Threading: an fk_nn_model_t is immutable after fk_nn_model_open() succeeds and may be shared by any  */
+/* number of threads and sessions. An fk_nn_session_t must be used by one thread at a time.             */
+/* Tensors cross the API as float32 in C order, in the model's own layout (NCHW for the ONNX models,     */
+/* NHWC for TF.js).                                                                                    */
+
+#define FK_NN_MAX_RANK 6
+
+typedef struct fk_nn_model fk_nn_model_t;
+typedef struct fk_nn_session fk_nn_session_t;
+
+/* Options for fk_nn_model_open(). Zero-initialise, then set what you need; NULL means all defaults. */
+typedef struct fk_nn_options {
+    /* Threads for sessions created with threads = 0. 0 = 1 thread. */
+    int threads;
+    /* 1: run the plain C reference kernels instead of the fast ones (tests, debugging). */
+    int use_reference;
+    /* Spatial size override for every rank-4 image input: rows and columns (0 = the size in the file).
+     * E.g. the RFB detector declared 1x3x240x320 also runs at 480x640. Applied in the input's layout. */
+    int input_height, input_width;
+    /* Full override: NULL, or one entry per model input (NULL entry = keep that input), each an array of
+     * that input's rank. Wins over input_height/width. Dims of 0 or below in a file are taken as 1 for the
+     * batch axis; any other unknown dim must be given here (else FK_ESHAPE). */
+    const int64_t *const *input_dims;
+} fk_nn_options_t;
+
+/* Opens the model at PATH: ".onnx" uses the ONNX front-end, ".json" the TF.js one (weight shards are read
+ * from the same directory). Like sqlite3_open(): *OUT receives a handle even on failure (then only
+ * fk_nn_model_errmsg() and fk_nn_model_close() are meaningful; the message names the file and, where it
+ * applies, the node); *OUT is NULL only when even the handle could not be allocated (FK_ENOMEM).
+ * Returns FK_OK, FK_EINVAL (NULL arguments), FK_EIO (cannot read), FK_EFORMAT (malformed file),
+ * FK_EUNSUPPORTED (an op or attribute we do not run), FK_ESHAPE (inconsistent shapes), FK_ELIMIT,
+ * FK_ENOMEM. Thread-safe (distinct handles). */
+FK_API int fk_nn_model_open(const char *path, const fk_nn_options_t *opt, fk_nn_model_t **out);
+/* Frees the model. Every session created from it must have been destroyed first. NULL does nothing. */
+FK_API void fk_nn_model_close(fk_nn_model_t *m);
+/* The last error of M ("" when none); valid until the handle is closed. Never NULL (for M == NULL:
+ * "out of memory"). */
+FK_API const char *fk_nn_model_errmsg(const fk_nn_model_t *m);
+
+/* Inputs and outputs in model order. Names are owned by the model. Shapes are the prepared (static)
+ * shapes: RANK receives the rank (<= FK_NN_MAX_RANK) and DIMS (FK_NN_MAX_RANK entries) the sizes.
+ * Counts return 0 and getters return NULL / FK_EINVAL on a model that failed to open or on a bad index.
+ * fk_nn_model_*_numel() is the number of float32 values of the tensor (0 on error). */
+FK_API int fk_nn_model_input_count(const fk_nn_model_t *m);
+FK_API int fk_nn_model_output_count(const fk_nn_model_t *m);
+FK_API const char *fk_nn_model_input_name(const fk_nn_model_t *m, int i);
+FK_API const char *fk_nn_model_output_name(const fk_nn_model_t *m, int i);
+FK_API int fk_nn_model_input_shape(const fk_nn_model_t *m, int i, int *rank, int64_t dims[FK_NN_MAX_RANK]);
+FK_API int fk_nn_model_output_shape(const fk_nn_model_t *m, int i, int *rank, int64_t dims[FK_NN_MAX_RANK]);
+FK_API size_t fk_nn_model_input_numel(const fk_nn_model_t *m, int i);
+FK_API size_t fk_nn_model_output_numel(const fk_nn_model_t *m, int i);
+
+/* Facts about an opened model, for `facekit nn info` and monitoring. */
+typedef struct fk_nn_model_info {
+    const char *format;       /* "onnx" or "tfjs" (owned by the model) */
+    int layout;               /* 0 = NCHW image inputs, 1 = NHWC */
+    int nodes_loaded;         /* nodes in the file (after front-end conversion) */
+    int nodes_prepared;       /* nodes left after folding, fusion and dead-node removal */
+    uint64_t parameters;      /* float values in the constant tensors the prepared graph reads */
+    size_t arena_bytes;       /* activation arena of one session (planned, buffers reused) */
+    size_t peak_bytes;        /* largest sum of simultaneously live activations */
+    size_t scratch_bytes;     /* per-session scratch for the fast kernels */
+} fk_nn_model_info_t;
+
+/* Fills *INFO. FK_EINVAL on NULL or on a model that failed to open. Thread-safe. */
+FK_API int fk_nn_model_info(const fk_nn_model_t *m, fk_nn_model_info_t *info);
+
+/* Op statistics: fk_nn_op_count() internal op kinds, numbered 0..count-1, named by fk_nn_op_name() ("Conv",
+ * "Relu", ...; NULL out of range). fk_nn_model_op_count() is how many nodes of kind OP the model had as
+ * loaded (PREPARED = 0) or has after preparation (PREPARED = 1); 0 on error. Thread-safe. */
+FK_API int fk_nn_op_count(void);
+FK_API const char *fk_nn_op_name(int op);
+FK_API int fk_nn_model_op_count(const fk_nn_model_t *m, int op, int prepared);
+
+/* Creates a session for M with THREADS threads (0 = the model's option, else 1). All memory a run needs
+ * (activation arena, kernel scratch, thread pool) is allocated here. The model must outlive the session.
+ * Returns FK_OK, FK_EINVAL (NULL or failed model), FK_ENOMEM. *OUT is NULL on failure. */
+FK_API int fk_nn_session_create(const fk_nn_model_t *m, int threads, fk_nn_session_t **out);
+/* Runs the model once. INPUTS: one float32 buffer per model input (fk_nn_model_input_numel() values, C
+ * order); OUTPUTS: one caller buffer per model output (fk_nn_model_output_numel() values) that receives
+ * the result (integer outputs are converted to float). The library reads and writes the caller's buffers
+ * only during the call and never keeps or frees them. No allocation happens; flush-to-zero is set in the
+ * running threads for the duration of the call and restored after. Returns FK_OK, FK_EINVAL (NULL
+ * buffers), or the error of a failing kernel (message in fk_nn_session_errmsg()). One thread per
+ * session at a time; different sessions of one model may run concurrently. */
+FK_API int fk_nn_session_run(fk_nn_session_t *s, const float *const *inputs, float *const *outputs);
+/* The last error of S ("" when none); valid until the next call on S. Never NULL. */
+FK_API const char *fk_nn_session_errmsg(const fk_nn_session_t *s);
+/* Frees the session. NULL does nothing. */
+FK_API void fk_nn_session_destroy(fk_nn_session_t *s);
+
+/* NumPy .npy files (format 1.0-3.0, little-endian float32 '<f4', C order) for model inputs and outputs.
+ * fk_nn_npy_read(): *DATA receives the values (free with fk_free), *RANK and DIMS (FK_NN_MAX_RANK entries)
+ * the shape. Strict: any other dtype, Fortran order, truncated or oversized data is FK_EFORMAT with a
+ * message in ERRBUF (may be NULL); FK_EIO when the file cannot be read. fk_nn_npy_write() writes RANK dims
+ * and their product of values from DATA; FK_EIO on write errors. Thread-safe. */
+FK_API int fk_nn_npy_read(const char *path, float **data, int *rank, int64_t dims[FK_NN_MAX_RANK], char *errbuf,
+                          size_t errbuf_size);
+FK_API int fk_nn_npy_write(const char *path, const float *data, int rank, const int64_t *dims, char *errbuf,
+                           size_t errbuf_size);
+
 #ifdef __cplusplus
 }
 #endif
