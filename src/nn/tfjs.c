@@ -1171,6 +1171,22 @@ static int strided_slice(tf_loader *L, const tf_node *n) {
     return FK_OK;
 }
 
+/* Shape: the internal op yields int64 (graph.h); TF's default out_type int32 gets a Cast so that Pack and
+ * Concat see one integer type. Folded away at prepare time. */
+static int shape(tf_loader *L, const tf_node *n) {
+    int in = input_id(L, n, 0), o = out_id(L, n);
+    if (o < 0) return o;
+    if (L->g->t[o].dtype == FK__DT_I64) return simple(L, n, FK__OP_SHAPE, 1);
+    int t = temp_tensor(L, n, "i64", FK__DT_I64);
+    char nm[600];
+    snprintf(nm, sizeof nm, "%s/i64", n->name);
+    EMIT_OR_FAIL(sh, L, FK__OP_SHAPE, nm, 1, &in, t);
+    (void)sh;
+    EMIT_OR_FAIL(nd, L, FK__OP_CAST, n->name, 1, &t, o);
+    nd->a.to = L->g->t[o].dtype;
+    return FK_OK;
+}
+
 static int cast(tf_loader *L, const tf_node *n) {
     int to = attr_dtype(n, "DstT");
     if (to <= 0) return fail(L, FK_EUNSUPPORTED, "cast to an unsupported type");
@@ -1232,7 +1248,7 @@ static int convert(tf_loader *L, const tf_node *n) {
         {"Pow", FK__OP_POW, 2},           {"Prelu", FK__OP_PRELU, 2},           {"Relu", FK__OP_RELU, 1},
         {"Sigmoid", FK__OP_SIGMOID, 1},   {"Tanh", FK__OP_TANH, 1},             {"Abs", FK__OP_ABS, 1},
         {"Rsqrt", FK__OP_RSQRT, 1},       {"Sqrt", FK__OP_SQRT, 1},             {"Square", FK__OP_SQUARE, 1},
-        {"Neg", FK__OP_NEG, 1},           {"Exp", FK__OP_EXP, 1},               {"Shape", FK__OP_SHAPE, 1},
+        {"Neg", FK__OP_NEG, 1},           {"Exp", FK__OP_EXP, 1},
     };
     if (!strcmp(op, "BiasAdd")) {
         char s[32];
@@ -1241,6 +1257,7 @@ static int convert(tf_loader *L, const tf_node *n) {
     }
     for (size_t i = 0; i < FK__ARRAY_LEN(table); i++)
         if (!strcmp(op, table[i].tf)) return simple(L, n, table[i].op, table[i].n_in);
+    if (!strcmp(op, "Shape")) return shape(L, n);
     if (!strcmp(op, "Conv2D")) return conv_fused(L, n, 0, 0);
     if (!strcmp(op, "_FusedConv2D")) return conv_fused(L, n, 0, 1);
     if (!strcmp(op, "DepthwiseConv2dNative")) return conv_fused(L, n, 1, 0);
