@@ -322,6 +322,12 @@ typedef struct fk_nn_options {
      * that input's rank. Wins over input_height/width. Dims of 0 or below in a file are taken as 1 for the
      * batch axis; any other unknown dim must be given here (else FK_ESHAPE). */
     const int64_t *const *input_dims;
+    /* NULL, or N_OUTPUTS tensor names to use as the model's outputs instead of the file's own (everything
+     * they do not need is dropped). For parts of a model that baked constants for the exported size: the
+     * RFB detector at 480x640 runs with outputs {"scores", "462"} (462 = raw box regressions, decoded by
+     * the caller with priors for that size), since its "boxes" output multiplies by 320x240 priors. */
+    const char *const *outputs;
+    int n_outputs;
 } fk_nn_options_t;
 
 /* Opens the model at PATH: ".onnx" uses the ONNX front-end, ".json" the TF.js one (weight shards are read

@@ -18,10 +18,10 @@
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: facekit nn info MODEL [--size HxW] [--json]\n"
+            "usage: facekit nn info MODEL [--size HxW] [--outputs A,B] [--json]\n"
             "       facekit nn run MODEL --input NAME=in.npy [--input ...] --output-dir DIR [--reference]\n"
-            "                          [--threads N] [--size HxW]\n"
-            "       facekit nn bench MODEL [--threads N] [--runs N] [--size HxW] [--reference]\n");
+            "                          [--threads N] [--size HxW] [--outputs A,B]\n"
+            "       facekit nn bench MODEL [--threads N] [--runs N] [--size HxW] [--outputs A,B] [--reference]\n");
     return 2;
 }
 
@@ -31,6 +31,19 @@ static int parse_size(const char *s, fk_nn_options_t *o) {
     if (sscanf(s, "%dx%d%c", &h, &w, &c) != 2 || h <= 0 || w <= 0) return -1;
     o->input_height = h;
     o->input_width = w;
+    return 0;
+}
+
+/* --outputs A,B,C: splits in place into O (at most 64 names) */
+static int parse_outputs(char *s, const char **names, fk_nn_options_t *o) {
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == 64) return -1;
+        names[n++] = tok;
+    }
+    if (!n) return -1;
+    o->outputs = names;
+    o->n_outputs = n;
     return 0;
 }
 
@@ -74,6 +87,7 @@ static void json_str(FILE *f, const char *s) {
 
 static int cmd_info(int argc, char **argv) {
     fk_nn_options_t o;
+    const char *onames[64];
     memset(&o, 0, sizeof o);
     const char *path = NULL;
     int json = 0;
@@ -81,6 +95,8 @@ static int cmd_info(int argc, char **argv) {
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
             if (parse_size(argv[++i], &o)) return usage();
+        } else if (!strcmp(argv[i], "--outputs") && i + 1 < argc) {
+            if (parse_outputs(argv[++i], onames, &o)) return usage();
         } else if (argv[i][0] != '-' && !path) path = argv[i];
         else return usage();
     }
@@ -163,6 +179,7 @@ static void sanitize(char *s) {
 
 static int cmd_run(int argc, char **argv) {
     fk_nn_options_t o;
+    const char *onames[64];
     memset(&o, 0, sizeof o);
     const char *path = NULL, *outdir = NULL;
     const char *in_spec[64];
@@ -177,6 +194,8 @@ static int cmd_run(int argc, char **argv) {
             if (parse_int(argv[++i], 1, 256, &threads)) return usage();
         } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
             if (parse_size(argv[++i], &o)) return usage();
+        } else if (!strcmp(argv[i], "--outputs") && i + 1 < argc) {
+            if (parse_outputs(argv[++i], onames, &o)) return usage();
         } else if (argv[i][0] != '-' && !path) path = argv[i];
         else return usage();
     }
@@ -290,6 +309,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static int cmd_bench(int argc, char **argv) {
     fk_nn_options_t o;
+    const char *onames[64];
     memset(&o, 0, sizeof o);
     const char *path = NULL;
     int threads = 1, runs = 20, rc = 1;
@@ -300,6 +320,8 @@ static int cmd_bench(int argc, char **argv) {
             if (parse_int(argv[++i], 1, 100000, &runs)) return usage();
         } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
             if (parse_size(argv[++i], &o)) return usage();
+        } else if (!strcmp(argv[i], "--outputs") && i + 1 < argc) {
+            if (parse_outputs(argv[++i], onames, &o)) return usage();
         } else if (!strcmp(argv[i], "--reference")) o.use_reference = 1;
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else return usage();

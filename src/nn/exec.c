@@ -74,6 +74,29 @@ int fk_nn_model_open(const char *path, const fk_nn_options_t *opt, fk_nn_model_t
     for (int i = 0; i < m->g.nn; i++)
         if (m->g.n[i].op >= 0 && m->g.n[i].op < FK__OP_COUNT) m->loaded_ops[m->g.n[i].op]++;
 
+    if (o.outputs && o.n_outputs > 0) {
+        int *outs = fk__malloc((size_t)o.n_outputs * sizeof(int));
+        if (!outs) {
+            fk__seterr(m->err, sizeof m->err, "%s: out of memory", path);
+            rc = FK_ENOMEM;
+            goto fail_msg;
+        }
+        for (int i = 0; i < o.n_outputs; i++) {
+            outs[i] = o.outputs[i] ? fk__graph_find(&m->g, o.outputs[i]) : -1;
+            if (outs[i] < 0) {
+                fk__seterr(m->err, sizeof m->err, "%s: no tensor named '%s' to use as an output", path,
+                           o.outputs[i] ? o.outputs[i] : "(null)");
+                fk__free(outs);
+                rc = FK_ENOTFOUND;
+                goto fail_msg;
+            }
+        }
+        for (int i = 0; i < m->g.nt; i++) m->g.t[i].is_output = 0;
+        for (int i = 0; i < o.n_outputs; i++) m->g.t[outs[i]].is_output = 1;
+        fk__free(m->g.outputs);
+        m->g.outputs = outs;
+        m->g.n_outputs = o.n_outputs;
+    }
     /* input sizes: explicit dims, else the height/width override on image inputs */
     int64_t dims[64][FK__MAX_RANK];
     const int64_t *ptrs[64];
@@ -117,7 +140,11 @@ int fk_nn_model_open(const char *path, const fk_nn_options_t *opt, fk_nn_model_t
     m->ok = 1;
     return FK_OK;
 fail:
-    fk__seterr(m->err, sizeof m->err, "%s", m->g.err[0] ? m->g.err : fk_status_str(rc));
+    fk__seterr(m->err, sizeof m->err, "%s%s", m->g.err[0] ? m->g.err : fk_status_str(rc),
+               rc == FK_ESHAPE && (o.input_height > 0 || o.input_width > 0 || o.input_dims)
+                   ? " (with another input size, outputs may depend on constants baked for the exported size:"
+                     " choose earlier tensors as outputs)"
+                   : "");
     if (!strstr(m->err, path)) { /* every message names the file */
         char tmp[sizeof m->err];
         memcpy(tmp, m->err, sizeof tmp);

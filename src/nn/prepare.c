@@ -575,7 +575,12 @@ int fk__graph_prepare(fk__graph *g, const int64_t *const *input_dims) {
     rc = topo_sort(g, s.order);
     if (rc) goto out;
     s.nlive = g->nn;
+    /* nodes no output needs are dropped before inference: with outputs chosen by the caller, the rest of
+     * the graph may not even be valid for the input size in use */
+    rc = remove_dead(&s);
+    if (rc) goto out;
     for (int i = 0; i < g->nn; i++) {
+        if (s.dead[s.order[i]]) continue;
         fk__node *n = &g->n[s.order[i]];
         rc = fk__op_infer(g, n);
         if (rc) goto out;
