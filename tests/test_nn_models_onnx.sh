@@ -1,0 +1,88 @@
+#!/bin/bash
+# test_nn_models_onnx.sh — every faceplugin ONNX model run by `facekit nn run` (fast kernels, and the plain
+# C reference kernels with --reference) against ONNX Runtime (tests/ref/ort_ref.js, 1 thread) on a seeded
+# random input and on a real face (an LFW photo, cropped and resized in JS): per output,
+# max |ours - ref| / max(1, |ref|) <= 1e-4. Also fr_detect at 480x640: ORT runs it only for `scores` (the
+# boxes branch adds priors exported for 240x320), so ours must give the same scores, or fail cleanly.
+# Env: FK_BIN, FK_MODELS_DIR, FK_DATA, FK_SOURCE_DIR. Needs tests/ref/node_modules (npm ci --ignore-scripts).
+set -u
+FK_SOURCE_DIR=${FK_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+FK_MODELS_DIR=${FK_MODELS_DIR:-$FK_SOURCE_DIR/models}
+FK_DATA=${FK_DATA:-$FK_SOURCE_DIR/../shared/data}
+FK_BIN=${FK_BIN:-$FK_SOURCE_DIR/build/facekit}
+REF=$FK_SOURCE_DIR/tests/ref
+TOL=${FK_ONNX_TOL:-1e-4}
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+
+[ -x "$FK_BIN" ] || { bad "no facekit binary at $FK_BIN"; finish; }
+[ -d "$REF/node_modules/onnxruntime-node" ] || { bad "no ONNX Runtime in $REF/node_modules (cd tests/ref && npm ci --ignore-scripts)"; finish; }
+[ -d "$REF/node_modules/jpeg-js" ] || { bad "no jpeg-js in $REF/node_modules (cd tests/ref && npm ci --ignore-scripts)"; finish; }
+FACE=$FK_DATA/lfw-view1/images/Aaron_Peirsol/Aaron_Peirsol_0001.jpg
+[ -f "$FACE" ] || { bad "test data missing: $FACE (../shared/data)"; finish; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/fk_nn_onnx.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+# LFW deep-funneled photos are 250x250 with the face in the middle: a face crop and an eye crop.
+face_crop() {
+    case $1 in
+        fr_detect) echo "" ;;
+        fr_eye) echo "--crop 88,100,34,34" ;;
+        *) echo "--crop 62,62,126,126" ;;
+    esac
+}
+
+# run_case MODEL CASE [ort_ref args...]: ORT reference, then ours (fast and reference kernels), compare.
+run_case() {
+    local m=$1 case=$2
+    shift 2
+    local model=$FK_MODELS_DIR/faceplugin/$m.onnx d=$T/$m.$case
+    if ! node "$REF/ort_ref.js" "$model" "$d/ort" "$@" 2>"$d.err"; then
+        bad "$m $case: ORT failed: $(cat "$d.err")"
+        return
+    fi
+    local size=() ; for a in "$@"; do [ "${prev:-}" = "--size" ] && size=(--size "$a"); prev=$a; done; prev=
+    for kind in fast reference; do
+        local flag=() ; [ $kind = reference ] && flag=(--reference)
+        mkdir -p "$d/$kind"
+        if ! "$FK_BIN" nn run "$model" --input "input=$d/ort/in_input.npy" --output-dir "$d/$kind" \
+            "${size[@]}" "${flag[@]}" >"$d.$kind.log" 2>&1; then
+            bad "$m $case $kind: facekit nn run failed: $(cat "$d.$kind.log")"
+            continue
+        fi
+        if node "$REF/ort_compare.js" "$d/ort" "$d/$kind" --tol "$TOL" --label "$m $case $kind"; then ok; else bad "$m $case $kind: outputs differ from ONNX Runtime"; fi
+    done
+}
+
+for m in fr_detect fr_landmark fr_feature fr_liveness fr_pose fr_age fr_gender fr_eye fr_expression; do
+    if [ ! -f "$FK_MODELS_DIR/faceplugin/$m.onnx" ]; then bad "model missing: $m (scripts/setup fetches it)"; continue; fi
+    mkdir -p "$T/$m.random" "$T/$m.face"
+    run_case "$m" random --random 7
+    # shellcheck disable=SC2046
+    run_case "$m" face --face "$FACE" $(face_crop "$m")
+done
+
+# fr_detect at 480x640 (the size a camera gives): only `scores` is computable by ORT.
+m=fr_detect
+d=$T/$m.vga
+mkdir -p "$d"
+if node "$REF/ort_ref.js" "$FK_MODELS_DIR/faceplugin/$m.onnx" "$d/ort" --size 480x640 --outputs scores --face "$FACE" 2>"$d.err"; then
+    mkdir -p "$d/fast"
+    if "$FK_BIN" nn run "$FK_MODELS_DIR/faceplugin/$m.onnx" --size 480x640 --input "input=$d/ort/in_input.npy" \
+        --output-dir "$d/fast" >"$d.log" 2>&1; then
+        if node "$REF/ort_compare.js" "$d/ort" "$d/fast" --tol "$TOL" --label "$m 480x640 fast"; then ok; else bad "$m 480x640 scores differ"; fi
+    else
+        status=$?
+        # The boxes branch cannot be built at this size: a clear error (exit 1, a message naming a node) is
+        # the right outcome; a crash (status > 128) is not.
+        echo "$m 480x640: ours refuses ($(tr '\n' ' ' <"$d.log"))"
+        if [ $status -lt 128 ] && grep -q "node\|shape" "$d.log"; then ok; else bad "$m 480x640: exit $status"; fi
+    fi
+else
+    bad "$m 480x640: ORT failed: $(cat "$d.err")"
+fi
+finish
