@@ -11,6 +11,9 @@
 // Written: OUTDIR/in/<input>.npy and OUTDIR/<output>.npy, names sanitised ('/' and ':' -> '_').
 // Outputs are the signature's when it names them, else every node nobody reads — the rule of src/nn/tfjs.c.
 // OUTDIR/io.txt lists "input NAME FILE" and "output NAME FILE" lines for the shell test.
+//
+//   node tests/ref/tfjs_ref.js --compare OURS.npy REF.npy
+// prints "max_err N" with N = max |ours - ref| / max(1, |ref|) (exit 1 on a shape mismatch or unreadable file).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -98,8 +101,23 @@ function imageInput(file, shape) {
   return out;
 }
 
+function compare(a, b) {
+  const x = npyRead(a), y = npyRead(b);
+  if (x.shape.join(',') !== y.shape.join(',')) {
+    process.stdout.write(`shape_mismatch [${x.shape}] vs [${y.shape}]\n`);
+    process.exit(1);
+  }
+  let err = 0;
+  for (let i = 0; i < x.data.length; i++) {
+    const e = Math.abs(x.data[i] - y.data[i]) / Math.max(1, Math.abs(y.data[i]));
+    if (!(e <= err)) err = e; // NaN counts as the largest error
+  }
+  process.stdout.write(`max_err ${err}\n`);
+}
+
 async function main() {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--compare' && argv.length === 3) return compare(argv[1], argv[2]);
   if (argv.length < 2) usage();
   const modelPath = argv[0], outDir = argv[1];
   const given = {};
@@ -162,7 +180,10 @@ async function main() {
     for (const n of nodes) for (const i of n.input || []) if (!i.startsWith('^')) read.add(i.replace(/:\d+$/, ''));
     outs = nodes.filter(n => !read.has(n.name) && !['Const', 'Placeholder', 'NoOp'].includes(n.op)).map(n => n.name);
   }
+  const warn = console.warn;
+  console.warn = () => {}; // "use model.execute()" hint
   let res = await model.executeAsync(feed, outs);
+  console.warn = warn;
   if (!Array.isArray(res)) res = [res];
   for (let i = 0; i < outs.length; i++) {
     const t = res[i].dtype === 'float32' ? res[i] : res[i].cast('float32');
