@@ -145,6 +145,25 @@ static int check_rect(const fk_image_t *src, const fk_rectf_t *rect, double *r) 
     return FK_OK;
 }
 
+/* The vertical pass's inner loops: contiguous, restrict-qualified, so the compiler vectorises them. The
+ * row buffer holds Q12 sums until the last tap, then Q4 values. */
+static void vpass2(int32_t *restrict vb, const uint8_t *restrict r0, int32_t w0, const uint8_t *restrict r1,
+                   int32_t w1, int32_t bias, size_t n) {
+    for (size_t k = 0; k < n; k++) vb[k] = w0 * r0[k] + w1 * r1[k] + bias;
+}
+
+static void vpass_add(int32_t *restrict vb, const uint8_t *restrict r, int32_t w, size_t n) {
+    for (size_t k = 0; k < n; k++) vb[k] += w * r[k];
+}
+
+static void vpass_shift(int32_t *restrict vb, size_t n) {
+    for (size_t k = 0; k < n; k++) vb[k] >>= 8;
+}
+
+static void vpass_round(int32_t *restrict vb, size_t n) {
+    for (size_t k = 0; k < n; k++) vb[k] = (vb[k] + 128) >> 8;
+}
+
 static int resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill_rgb[3], int out_w, int out_h,
                     sink_t *sink) {
     double r[4];
@@ -175,37 +194,52 @@ static int resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t
         /* vertical: Q12 weights on 8-bit rows, rounded to Q4 (value * 16) */
         const int *iy = ay.idx + (size_t)oy * ay.taps;
         const int16_t *wy = ay.w + (size_t)oy * ay.taps;
-        int first = 1;
+        const uint8_t *rows[2];
+        int32_t ws[2], m = 0;
         for (int t = 0; t < ay.taps; t++) {
-            int32_t wt = wy[t];
-            if (wt == 0) continue;
+            if (wy[t] == 0) continue;
             const uint8_t *row = iy[t] < 0 ? fillrow : src->rgb + (size_t)iy[t] * src->stride + 3 * (size_t)lo;
-            if (first) {
-                for (size_t k = 0; k < nv; k++) vb[k] = wt * row[k];
-                first = 0;
+            if (m < 2) {
+                rows[m] = row;
+                ws[m] = wy[t];
             } else {
-                for (size_t k = 0; k < nv; k++) vb[k] += wt * row[k];
+                if (m == 2) vpass2(vb, rows[0], ws[0], rows[1], ws[1], 0, nv);
+                vpass_add(vb, row, wy[t], nv);
             }
+            m++;
         }
-        if (first) memset(vb, 0, nv * sizeof *vb); /* cannot happen: weights sum to 4096 */
-        for (size_t k = 0; k < nv; k++) vb[k] = (vb[k] + 128) >> 8;
+        if (m == 0) memset(vb, 0, nv * sizeof *vb); /* cannot happen: the weights sum to 4096 */
+        if (m == 1) vpass2(vb, rows[0], ws[0], rows[0], 0, 128, nv);
+        else if (m == 2) vpass2(vb, rows[0], ws[0], rows[1], ws[1], 128, nv);
+        if (m <= 2) vpass_shift(vb, nv);
+        else vpass_round(vb, nv);
 
         /* horizontal: Q12 weights on Q4 values, rounded to 8 bits */
         uint8_t *o8 = sink->dst ? sink->dst->rgb + (size_t)oy * sink->dst->stride : orow;
-        for (int ox = 0; ox < out_w; ox++) {
-            const int *ix = ax.idx + (size_t)ox * ax.taps;
-            const int16_t *wx = ax.w + (size_t)ox * ax.taps;
-            int32_t a0 = 1 << 15, a1 = 1 << 15, a2 = 1 << 15;
-            for (int t = 0; t < ax.taps; t++) {
-                const int32_t *p = vbuf + ix[t];
-                int32_t wt = wx[t];
-                a0 += wt * p[0];
-                a1 += wt * p[1];
-                a2 += wt * p[2];
+        if (ax.taps == 2) {
+            for (int ox = 0; ox < out_w; ox++) {
+                const int32_t *p = vbuf + ax.idx[2 * ox], *q = vbuf + ax.idx[2 * ox + 1];
+                int32_t w0 = ax.w[2 * ox], w1 = ax.w[2 * ox + 1];
+                o8[3 * ox] = (uint8_t)((w0 * p[0] + w1 * q[0] + (1 << 15)) >> 16);
+                o8[3 * ox + 1] = (uint8_t)((w0 * p[1] + w1 * q[1] + (1 << 15)) >> 16);
+                o8[3 * ox + 2] = (uint8_t)((w0 * p[2] + w1 * q[2] + (1 << 15)) >> 16);
             }
-            o8[3 * ox] = (uint8_t)(a0 >> 16);
-            o8[3 * ox + 1] = (uint8_t)(a1 >> 16);
-            o8[3 * ox + 2] = (uint8_t)(a2 >> 16);
+        } else {
+            for (int ox = 0; ox < out_w; ox++) {
+                const int *ix = ax.idx + (size_t)ox * ax.taps;
+                const int16_t *wx = ax.w + (size_t)ox * ax.taps;
+                int32_t a0 = 1 << 15, a1 = 1 << 15, a2 = 1 << 15;
+                for (int t = 0; t < ax.taps; t++) {
+                    const int32_t *p = vbuf + ix[t];
+                    int32_t wt = wx[t];
+                    a0 += wt * p[0];
+                    a1 += wt * p[1];
+                    a2 += wt * p[2];
+                }
+                o8[3 * ox] = (uint8_t)(a0 >> 16);
+                o8[3 * ox + 1] = (uint8_t)(a1 >> 16);
+                o8[3 * ox + 2] = (uint8_t)(a2 >> 16);
+            }
         }
         if (sink->tensor) {
             const fk_tensor_spec_t *sp = sink->spec;
@@ -319,9 +353,9 @@ int fk_image_warp_affine(const fk_image_t *src, const float m[6], const uint8_t 
                 d[3 * x + 2] = fill[2];
                 continue;
             }
-            double fx0 = floor(sx), fy0 = floor(sy);
-            int x0 = (int)fx0, y0 = (int)fy0;
-            int32_t fx = (int32_t)lrint((sx - fx0) * 2048), fy = (int32_t)lrint((sy - fy0) * 2048);
+            /* sx, sy > -1 here, so truncating sx + 1 is floor(sx) + 1 (no libm call in the loop) */
+            int x0 = (int)(sx + 1.0) - 1, y0 = (int)(sy + 1.0) - 1;
+            int32_t fx = (int32_t)((sx - x0) * 2048 + 0.5), fy = (int32_t)((sy - y0) * 2048 + 0.5);
             int32_t w00 = (2048 - fx) * (2048 - fy), w01 = fx * (2048 - fy), w10 = (2048 - fx) * fy, w11 = fx * fy;
             const uint8_t *p00, *p01, *p10, *p11;
             if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {

@@ -77,8 +77,10 @@ static void nomem(png_structp p, png_ctx_t *ctx, const char *what) {
 static void decode_impl(png_ctx_t *ctx, png_structp p, png_infop info, char *err, size_t errsize) {
     if (setjmp(png_jmpbuf(p))) return;
     png_set_read_fn(p, ctx, on_read);
-    /* libpng's own guards: sides, and the memory one ancillary chunk may take */
-    png_set_user_limits(p, FK_IMAGE_MAX_DIMENSION, FK_IMAGE_MAX_DIMENSION);
+    /* sides and pixel count are checked by us after the header (FK_ELIMIT); libpng's own side limit is
+     * opened to the format's maximum so that it does not preempt that check with a format error. Cap the
+     * memory one ancillary chunk may take. */
+    png_set_user_limits(p, 0x7fffffffu, 0x7fffffffu);
     png_set_chunk_malloc_max(p, 8u << 20);
     png_read_info(p, info);
     png_uint_32 w = png_get_image_width(p, info), h = png_get_image_height(p, info);
