@@ -33,6 +33,8 @@ struct fk_nn_session {
     char err[512];
 };
 
+static int model_prepare(fk_nn_model_t *m, const fk_nn_options_t *opt, const char *path);
+
 static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     if (a < b) return 0;
@@ -70,6 +72,40 @@ int fk_nn_model_open(const char *path, const fk_nn_options_t *opt, fk_nn_model_t
     }
     rc = is_onnx ? fk__onnx_load(&m->g, path) : fk__tfjs_load(&m->g, path);
     if (rc) goto fail;
+    return model_prepare(m, &o, path);
+fail:
+    fk__seterr(m->err, sizeof m->err, "%s", m->g.err[0] ? m->g.err : fk_status_str(rc));
+    if (!strstr(m->err, path)) { /* every message names the file */
+        char tmp[sizeof m->err];
+        memcpy(tmp, m->err, sizeof tmp);
+        fk__seterr(m->err, sizeof m->err, "%s: %.400s", path, tmp);
+    }
+    fk__graph_free(&m->g);
+    return rc;
+}
+
+int fk__nn_model_from_graph(fk__graph *g, const fk_nn_options_t *opt, fk_nn_model_t **out) {
+    if (!out) return FK_EINVAL;
+    fk_nn_model_t *m = fk__calloc(1, sizeof *m);
+    *out = m;
+    if (!m) {
+        fk__graph_free(g);
+        return FK_ENOMEM;
+    }
+    fk_nn_options_t o;
+    memset(&o, 0, sizeof o);
+    if (opt) o = *opt;
+    m->threads = o.threads > 0 ? o.threads : 1;
+    m->use_reference = o.use_reference;
+    m->g = *g;
+    memset(g, 0, sizeof *g);
+    return model_prepare(m, &o, m->g.source ? m->g.source : "?");
+}
+
+/* Everything after loading: chosen outputs, input sizes, prepare, statistics. Frees the graph on failure. */
+static int model_prepare(fk_nn_model_t *m, const fk_nn_options_t *opt, const char *path) {
+    fk_nn_options_t o = *opt;
+    int rc;
     m->nodes_loaded = m->g.nn;
     for (int i = 0; i < m->g.nn; i++)
         if (m->g.n[i].op >= 0 && m->g.n[i].op < FK__OP_COUNT) m->loaded_ops[m->g.n[i].op]++;
@@ -160,6 +196,8 @@ void fk_nn_model_close(fk_nn_model_t *m) {
     fk__graph_free(&m->g);
     fk__free(m);
 }
+
+const fk__graph *fk__nn_model_graph(const fk_nn_model_t *m) { return m ? &m->g : NULL; }
 
 const char *fk_nn_model_errmsg(const fk_nn_model_t *m) { return m ? m->err : "out of memory"; }
 

@@ -10,6 +10,13 @@
 /* Frees a node's name, edges and prepared state and zeroes it (graph.c). */
 void fk__node_release(fk__node *n);
 
+/* Wraps an already built graph (tests, tools) into a model: takes over *G (left zeroed, freed on failure)
+ * and prepares it with OPT (NULL = defaults) exactly like fk_nn_model_open() (exec.c). Same error contract:
+ * *OUT holds a handle with a message even on failure. */
+int fk__nn_model_from_graph(fk__graph *g, const fk_nn_options_t *opt, fk_nn_model_t **out);
+/* The prepared graph inside a model (tests look at folding, fusion and the memory plan). */
+const fk__graph *fk__nn_model_graph(const fk_nn_model_t *m);
+
 /* Largest element count of one tensor we accept from a model (outside input): 2^31 elements. */
 #define FK__MAX_NUMEL ((int64_t)1 << 31)
 
