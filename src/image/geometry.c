@@ -51,6 +51,7 @@ static int axis_build(axis_t *a, int src, double r0, double rlen, int n_out) {
     int area = scale > 2.0;
     long taps = area ? (long)ceil(scale) + 2 : 2;
     if (taps > (long)src + 2) taps = (long)src + 2; /* outside taps collapse into the single fill tap */
+    taps += taps & 1;                                /* even: the SIMD pass takes taps in pairs */
     a->taps = (int)taps;
     a->idx = fk__malloc(sizeof(int) * (size_t)n_out * (size_t)taps);
     a->w = fk__malloc(sizeof(int16_t) * (size_t)n_out * (size_t)taps);
@@ -145,57 +146,114 @@ static int check_rect(const fk_image_t *src, const fk_rectf_t *rect, double *r) 
     return FK_OK;
 }
 
-/* The vertical pass's inner loops: contiguous, restrict-qualified, so the compiler vectorises them. The
- * row buffer holds Q12 sums until the last tap, then Q4 values. */
-static void vpass2(int32_t *restrict vb, const uint8_t *restrict r0, int32_t w0, const uint8_t *restrict r1,
-                   int32_t w1, int32_t bias, size_t n) {
-    for (size_t k = 0; k < n; k++) vb[k] = w0 * r0[k] + w1 * r1[k] + bias;
+/* The vertical pass's inner loops: contiguous, restrict-qualified, so the compiler vectorises them.
+ * One or two taps (bilinear, most area rows) go straight to the Q4 int16 row; more accumulate Q12 sums in
+ * int32 first. */
+static void vrow2(int16_t *restrict vb, const uint8_t *restrict r0, int32_t w0, const uint8_t *restrict r1, int32_t w1,
+                  size_t n) {
+    for (size_t k = 0; k < n; k++) vb[k] = (int16_t)((w0 * r0[k] + w1 * r1[k] + 128) >> 8);
 }
 
-static void vpass_add(int32_t *restrict vb, const uint8_t *restrict r, int32_t w, size_t n) {
-    for (size_t k = 0; k < n; k++) vb[k] += w * r[k];
+static void vacc2(int32_t *restrict acc, const uint8_t *restrict r0, int32_t w0, const uint8_t *restrict r1,
+                  int32_t w1, size_t n) {
+    for (size_t k = 0; k < n; k++) acc[k] = w0 * r0[k] + w1 * r1[k] + 128;
 }
 
-static void vpass_shift(int32_t *restrict vb, size_t n) {
-    for (size_t k = 0; k < n; k++) vb[k] >>= 8;
+static void vacc_add(int32_t *restrict acc, const uint8_t *restrict r, int32_t w, size_t n) {
+    for (size_t k = 0; k < n; k++) acc[k] += w * r[k];
 }
 
-static void vpass_round(int32_t *restrict vb, size_t n) {
-    for (size_t k = 0; k < n; k++) vb[k] = (vb[k] + 128) >> 8;
+static void vacc_done(int16_t *restrict vb, const int32_t *restrict acc, size_t n) {
+    for (size_t k = 0; k < n; k++) vb[k] = (int16_t)(acc[k] >> 8);
 }
+
+/* Horizontal pass, reference: output pixel ox = sum over taps of Q12 weight x Q4 pixel, rounded to 8 bits.
+ * VB holds the fill pixel at 0 and source columns after it; IDX are element offsets into VB. */
+static void hpass_ref(const int16_t *vb, const axis_t *ax, int out_w, uint8_t *o8) {
+    for (int ox = 0; ox < out_w; ox++) {
+        const int *ix = ax->idx + (size_t)ox * ax->taps;
+        const int16_t *wx = ax->w + (size_t)ox * ax->taps;
+        int32_t a0 = 1 << 15, a1 = 1 << 15, a2 = 1 << 15;
+        for (int t = 0; t < ax->taps; t++) {
+            const int16_t *p = vb + ix[t];
+            int32_t wt = wx[t];
+            a0 += wt * p[0];
+            a1 += wt * p[1];
+            a2 += wt * p[2];
+        }
+        o8[3 * ox] = (uint8_t)(a0 >> 16);
+        o8[3 * ox + 1] = (uint8_t)(a1 >> 16);
+        o8[3 * ox + 2] = (uint8_t)(a2 >> 16);
+    }
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* Same sums, two taps per step: interleave the two taps' pixels (4 int16 each: R, G, B and the next
+ * sample, which gets a weight but is discarded) and let pmaddwd form w0*p + w1*q per channel. The taps
+ * count is even (axis_build pads) and VB has 4 spare elements for the over-read. Bit-identical to the
+ * reference. */
+static void hpass_sse2(const int16_t *vb, const axis_t *ax, int out_w, uint8_t *o8) {
+    const __m128i bias = _mm_set1_epi32(1 << 15);
+    for (int ox = 0; ox < out_w; ox++) {
+        const int *ix = ax->idx + (size_t)ox * ax->taps;
+        const int16_t *wx = ax->w + (size_t)ox * ax->taps;
+        __m128i acc = bias;
+        for (int t = 0; t < ax->taps; t += 2) {
+            __m128i p = _mm_loadl_epi64((const __m128i *)(const void *)(vb + ix[t]));
+            __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(vb + ix[t + 1]));
+            __m128i w = _mm_set1_epi32((int)((uint32_t)(uint16_t)wx[t] | (uint32_t)(uint16_t)wx[t + 1] << 16));
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi16(p, q), w));
+        }
+        acc = _mm_srai_epi32(acc, 16);
+        __m128i v8 = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);
+        uint32_t v = (uint32_t)_mm_cvtsi128_si32(v8);
+        if (ox + 1 < out_w) {
+            memcpy(o8 + 3 * ox, &v, 4); /* the 4th byte is overwritten by the next pixel */
+        } else {
+            o8[3 * ox] = (uint8_t)v;
+            o8[3 * ox + 1] = (uint8_t)(v >> 8);
+            o8[3 * ox + 2] = (uint8_t)(v >> 16);
+        }
+    }
+}
+#endif
 
 static int resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill_rgb[3], int out_w, int out_h,
-                    sink_t *sink) {
+                    sink_t *sink, int use_ref) {
     double r[4];
     if (check_rect(src, rect, r) != FK_OK) return FK_EINVAL;
     static const uint8_t black[3] = {0, 0, 0};
     const uint8_t *fill = fill_rgb ? fill_rgb : black;
     axis_t ax = {0}, ay = {0};
-    int32_t *vbuf = NULL;
+    int16_t *vbuf = NULL;
+    int32_t *acc = NULL;
     uint8_t *fillrow = NULL, *orow = NULL;
     int rc = axis_build(&ax, src->width, r[0], r[2], out_w);
     if (rc == FK_OK) rc = axis_build(&ay, src->height, r[1], r[3], out_h);
     int lo = ax.lo, ncol = ax.hi >= ax.lo ? ax.hi - ax.lo + 1 : 0;
+    size_t nv = 3 * (size_t)ncol;
     if (rc == FK_OK) {
-        vbuf = fk__malloc(sizeof(int32_t) * 3 * ((size_t)ncol + 1));
-        fillrow = fk__malloc(3 * (size_t)ncol + 1);
+        vbuf = fk__malloc(sizeof(int16_t) * (3 + nv + 4));
+        acc = fk__malloc(sizeof(int32_t) * (nv + 1));
+        fillrow = fk__malloc(nv + 1);
         orow = fk__malloc(3 * (size_t)out_w);
-        if (!vbuf || !fillrow || !orow) rc = FK_ENOMEM;
+        if (!vbuf || !acc || !fillrow || !orow) rc = FK_ENOMEM;
     }
     if (rc != FK_OK) goto done;
-    /* x taps become positions in vbuf: 0 is the fill pixel, 1 + i - lo is source column i */
+    /* x taps become element offsets in vbuf: 0 is the fill pixel, 3 * (1 + i - lo) is source column i */
     for (size_t k = 0; k < (size_t)out_w * ax.taps; k++) ax.idx[k] = ax.idx[k] < 0 ? 0 : 3 * (1 + ax.idx[k] - lo);
     for (int i = 0; i < ncol; i++) memcpy(fillrow + 3 * i, fill, 3);
-    for (int c = 0; c < 3; c++) vbuf[c] = (int32_t)fill[c] << 4;
+    for (int c = 0; c < 3; c++) vbuf[c] = (int16_t)(fill[c] << 4);
+    memset(vbuf + 3 + nv, 0, 4 * sizeof *vbuf);
 
-    int32_t *vb = vbuf + 3;
-    size_t nv = 3 * (size_t)ncol;
+    int16_t *vb = vbuf + 3;
     for (int oy = 0; oy < out_h; oy++) {
         /* vertical: Q12 weights on 8-bit rows, rounded to Q4 (value * 16) */
         const int *iy = ay.idx + (size_t)oy * ay.taps;
         const int16_t *wy = ay.w + (size_t)oy * ay.taps;
-        const uint8_t *rows[2];
-        int32_t ws[2], m = 0;
+        const uint8_t *rows[2] = {fillrow, fillrow};
+        int32_t ws[2] = {0, 0}, m = 0;
         for (int t = 0; t < ay.taps; t++) {
             if (wy[t] == 0) continue;
             const uint8_t *row = iy[t] < 0 ? fillrow : src->rgb + (size_t)iy[t] * src->stride + 3 * (size_t)lo;
@@ -203,44 +261,21 @@ static int resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t
                 rows[m] = row;
                 ws[m] = wy[t];
             } else {
-                if (m == 2) vpass2(vb, rows[0], ws[0], rows[1], ws[1], 0, nv);
-                vpass_add(vb, row, wy[t], nv);
+                if (m == 2) vacc2(acc, rows[0], ws[0], rows[1], ws[1], nv);
+                vacc_add(acc, row, wy[t], nv);
             }
             m++;
         }
-        if (m == 0) memset(vb, 0, nv * sizeof *vb); /* cannot happen: the weights sum to 4096 */
-        if (m == 1) vpass2(vb, rows[0], ws[0], rows[0], 0, 128, nv);
-        else if (m == 2) vpass2(vb, rows[0], ws[0], rows[1], ws[1], 128, nv);
-        if (m <= 2) vpass_shift(vb, nv);
-        else vpass_round(vb, nv);
+        if (m <= 2) vrow2(vb, rows[0], ws[0], rows[1], ws[1], nv);
+        else vacc_done(vb, acc, nv);
 
         /* horizontal: Q12 weights on Q4 values, rounded to 8 bits */
         uint8_t *o8 = sink->dst ? sink->dst->rgb + (size_t)oy * sink->dst->stride : orow;
-        if (ax.taps == 2) {
-            for (int ox = 0; ox < out_w; ox++) {
-                const int32_t *p = vbuf + ax.idx[2 * ox], *q = vbuf + ax.idx[2 * ox + 1];
-                int32_t w0 = ax.w[2 * ox], w1 = ax.w[2 * ox + 1];
-                o8[3 * ox] = (uint8_t)((w0 * p[0] + w1 * q[0] + (1 << 15)) >> 16);
-                o8[3 * ox + 1] = (uint8_t)((w0 * p[1] + w1 * q[1] + (1 << 15)) >> 16);
-                o8[3 * ox + 2] = (uint8_t)((w0 * p[2] + w1 * q[2] + (1 << 15)) >> 16);
-            }
-        } else {
-            for (int ox = 0; ox < out_w; ox++) {
-                const int *ix = ax.idx + (size_t)ox * ax.taps;
-                const int16_t *wx = ax.w + (size_t)ox * ax.taps;
-                int32_t a0 = 1 << 15, a1 = 1 << 15, a2 = 1 << 15;
-                for (int t = 0; t < ax.taps; t++) {
-                    const int32_t *p = vbuf + ix[t];
-                    int32_t wt = wx[t];
-                    a0 += wt * p[0];
-                    a1 += wt * p[1];
-                    a2 += wt * p[2];
-                }
-                o8[3 * ox] = (uint8_t)(a0 >> 16);
-                o8[3 * ox + 1] = (uint8_t)(a1 >> 16);
-                o8[3 * ox + 2] = (uint8_t)(a2 >> 16);
-            }
-        }
+#if defined(__SSE2__)
+        if (!use_ref) hpass_sse2(vbuf, &ax, out_w, o8);
+        else
+#endif
+            hpass_ref(vbuf, &ax, out_w, o8);
         if (sink->tensor) {
             const fk_tensor_spec_t *sp = sink->spec;
             const float *l0 = sink->lut[0], *l1 = sink->lut[1], *l2 = sink->lut[2];
@@ -267,9 +302,18 @@ done:
     axis_free(&ax);
     axis_free(&ay);
     fk__free(vbuf);
+    fk__free(acc);
     fk__free(fillrow);
     fk__free(orow);
     return rc;
+}
+
+int fk__image_resample_ref(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill[3], fk_image_t *dst) {
+    if (!image_ok(src) || !image_ok(dst)) return FK_EINVAL;
+    sink_t sink;
+    memset(&sink, 0, sizeof sink);
+    sink.dst = dst;
+    return resample(src, rect, fill, dst->width, dst->height, &sink, 1);
 }
 
 int fk_image_resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill[3], fk_image_t *dst) {
@@ -277,7 +321,7 @@ int fk_image_resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8
     sink_t sink;
     memset(&sink, 0, sizeof sink);
     sink.dst = dst;
-    return resample(src, rect, fill, dst->width, dst->height, &sink);
+    return resample(src, rect, fill, dst->width, dst->height, &sink, 0);
 }
 
 int fk_image_resize(const fk_image_t *src, int out_w, int out_h, fk_image_t **out) {
@@ -312,7 +356,7 @@ int fk_image_to_tensor(const fk_image_t *img, const fk_rectf_t *rect, const fk_t
         sink.src_ch[c] = spec->order == FK_CHANNELS_BGR ? 2 - c : c;
         for (int v = 0; v < 256; v++) sink.lut[c][v] = ((float)v - spec->mean[c]) * spec->scale[c];
     }
-    return resample(img, rect, spec->fill, spec->width, spec->height, &sink);
+    return resample(img, rect, spec->fill, spec->width, spec->height, &sink, 0);
 }
 
 /* ---- affine warp ------------------------------------------------------------------------------------ */
