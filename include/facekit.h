@@ -207,8 +207,11 @@ FK_API int fk_image_probe(const void *bytes, size_t n, fk_image_info_t *info, ch
  * depth incl. 16-bit, palette, gray, interlaced), WebP (lossy/lossless, not animated) or BMP (uncompressed
  * 24/32-bit, 8-bit palette; 32-bit BI_BITFIELDS with the standard masks) to 8-bit RGB.
  * Transparency (PNG alpha or tRNS, WebP alpha) is composited on white; the fourth byte of a 32-bit BMP is
- * ignored. On FK_OK *OUT is a new image (fk_image_free). A truncated or corrupt file is FK_EFORMAT with a
- * message in ERR (may be NULL) — never a partial image; limits exceeded are FK_ELIMIT; FK_ENOMEM. */
+ * ignored. Colour profiles (ICC, gAMA) are not applied: samples are taken as sRGB. JPEG uses libjpeg's
+ * accurate integer IDCT and smooth chroma upsampling.
+ * On FK_OK *OUT is a new image (fk_image_free). A truncated or corrupt file is FK_EFORMAT with a message in
+ * ERR (may be NULL) — never a partial image (libjpeg's "premature end" and corrupt-data warnings are
+ * errors here); limits exceeded are FK_ELIMIT; FK_ENOMEM. */
 FK_API int fk_image_decode(const void *bytes, size_t n, const fk_image_decode_options_t *opt,
                            fk_image_t **out, char *err, size_t errsize);
 /* Same from a file (FK_EIO when it cannot be read; the size limit is checked before reading). */
