@@ -3,6 +3,8 @@
 # (tests/ref/tfjs_ref.js, pure JS CPU backend) on a seeded random input and on a real face (an LFW photo from
 # ../shared/data): per output max |ours - ref| / max(1, |ref|) <= 1e-4. Prints the largest error per model.
 # The random input also runs with --reference (plain C kernels) so that both kernel sets are covered.
+# Then the same on small synthetic models (tests/ref/tfjs_synth.js) that use the TF ops and attribute forms
+# the face models do not (explicit/dilated conv, Conv2DBackpropInput, StridedSlice masks, MirrorPad, ...).
 set -u
 bin=${FK_BIN:?} models=${FK_MODELS_DIR:?} data=${FK_DATA:?} src=${FK_SOURCE_DIR:?}
 ref="$src/tests/ref/tfjs_ref.js"
@@ -17,11 +19,12 @@ check "node and the reference runtime are installed (cd tests/ref && npm ci --ig
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-# run MODEL CASE MODE REF_ARGS... : reference, then ours on the same input files, then compare each output.
+# run_case NAME MODEL.json CASE MODE REF_ARGS... : reference, then ours on the same input files, then compare
+# each output.
 run_case() {
-    local m=$1 case=$2 mode=$3; shift 3
+    local m=$1 json=$2 case=$3 mode=$4; shift 4
     local r="$tmp/$m-$case-ref" o="$tmp/$m-$case-$mode" worst=0 ins=() line
-    if [ ! -f "$r/io.txt" ] && ! node "$ref" "$models/human/$m.json" "$r" "$@" >"$tmp/ref.log" 2>&1; then
+    if [ ! -f "$r/io.txt" ] && ! node "$ref" "$json" "$r" "$@" >"$tmp/ref.log" 2>&1; then
         check "$m $case: reference failed: $(tail -3 "$tmp/ref.log")" false
         return
     fi
@@ -31,7 +34,7 @@ run_case() {
     mkdir -p "$o"
     local extra=()
     [ "$mode" = reference ] && extra=(--reference)
-    if ! "$bin" nn run "$models/human/$m.json" "${ins[@]}" --output-dir "$o" "${extra[@]}" >"$tmp/run.log" 2>&1; then
+    if ! "$bin" nn run "$json" "${ins[@]}" --output-dir "$o" "${extra[@]}" >"$tmp/run.log" 2>&1; then
         check "$m $case $mode: facekit nn run failed: $(tail -3 "$tmp/run.log")" false
         return
     fi
@@ -50,9 +53,16 @@ run_case() {
 for m in blazeface facemesh-detection-short facemesh-detection-full facemesh iris mobilefacenet mobileface \
          faceres antispoof liveness selfie meet emotion; do
     check "model file $m.json present" '[ -f "$models/human/$m.json" ]' || continue
-    run_case "$m" random default --random 7
-    run_case "$m" random reference --random 7
-    run_case "$m" face default --image "$face"
+    run_case "$m" "$models/human/$m.json" random default --random 7
+    run_case "$m" "$models/human/$m.json" random reference --random 7
+    run_case "$m" "$models/human/$m.json" face default --image "$face"
+done
+
+synth=$(node "$src/tests/ref/tfjs_synth.js" "$tmp/synth" 2>"$tmp/synth.log")
+check "synthetic models written: $(tail -3 "$tmp/synth.log")" '[ -n "$synth" ]'
+for m in $synth; do
+    run_case "synth-$m" "$tmp/synth/$m/model.json" random default --random 11
+    run_case "synth-$m" "$tmp/synth/$m/model.json" random reference --random 11
 done
 
 echo "$pass passed, $fail failed"

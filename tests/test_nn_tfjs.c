@@ -61,23 +61,41 @@ typedef struct model_expect {
     const char *file, *input;
     int64_t dims[4];
     const char *outputs[4];
+    int64_t out_dims[4][4]; /* after fk__graph_prepare; 0 ends a shape */
 } model_expect;
 
 static const model_expect models[] = {
-    {"antispoof", "conv2d_input", {1, 128, 128, 3}, {"Identity"}},
-    {"blazeface", "input", {1, 256, 256, 3}, {"Identity", "Identity_2", "Identity_3", "Identity_1"}},
-    {"emotion", "input_1", {1, 64, 64, 1}, {"Identity"}},
-    {"facemesh-detection-full", "input", {1, 192, 192, 3}, {"Identity_1", "Identity"}},
-    {"facemesh-detection-short", "input", {1, 128, 128, 3}, {"Identity"}},
-    {"facemesh", "input_1", {1, 192, 192, 3}, {"Identity_2", "Identity_1", "Identity"}},
-    {"faceres", "input_1", {1, 224, 224, 3}, {"gender_pred/Sigmoid", "global_pooling/Mean", "age_pred/Softmax"}},
-    {"iris", "input_1", {1, 64, 64, 3}, {"Identity"}},
-    {"liveness", "conv2d_1_input", {1, 32, 32, 3}, {"Identity"}},
-    {"meet", "input_1", {1, 144, 256, 3}, {"segment"}},
-    {"mobileface", "data", {1, 112, 112, 3}, {"batchnorm0/add_1"}},
-    {"mobilefacenet", "img_inputs", {1, 112, 112, 3}, {"embeddings"}},
-    {"selfie", "input_1", {1, 256, 256, 3}, {"activation_10"}},
+    {"antispoof", "conv2d_input", {1, 128, 128, 3}, {"Identity"}, {{1, 1}}},
+    {"blazeface", "input", {1, 256, 256, 3}, {"Identity", "Identity_2", "Identity_3", "Identity_1"},
+     {{1, 512, 1}, {1, 512, 16}, {1, 384, 16}, {1, 384, 1}}},
+    {"emotion", "input_1", {1, 64, 64, 1}, {"Identity"}, {{1, 7}}},
+    {"facemesh-detection-full", "input", {1, 192, 192, 3}, {"Identity_1", "Identity"}, {{1, 2304, 17}, {1, 2304, 17}}},
+    {"facemesh-detection-short", "input", {1, 128, 128, 3}, {"Identity"}, {{1, 896, 17}}},
+    {"facemesh", "input_1", {1, 192, 192, 3}, {"Identity_2", "Identity_1", "Identity"}, {{1, 1404}, {1, 1}, {1, 266}}},
+    {"faceres", "input_1", {1, 224, 224, 3}, {"gender_pred/Sigmoid", "global_pooling/Mean", "age_pred/Softmax"},
+     {{1, 1}, {1, 1024}, {1, 100}}},
+    {"iris", "input_1", {1, 64, 64, 3}, {"Identity"}, {{1, 1, 1, 228}}},
+    {"liveness", "conv2d_1_input", {1, 32, 32, 3}, {"Identity"}, {{1, 2}}},
+    {"meet", "input_1", {1, 144, 256, 3}, {"segment"}, {{1, 144, 256, 2}}},
+    {"mobileface", "data", {1, 112, 112, 3}, {"batchnorm0/add_1"}, {{1, 256}}},
+    {"mobilefacenet", "img_inputs", {1, 112, 112, 3}, {"embeddings"}, {{1, 192}}},
+    {"selfie", "input_1", {1, 256, 256, 3}, {"activation_10"}, {{1, 256, 256, 1}}},
 };
+
+/* The loaded graph prepares (shape inference of every converted node) to the outputs TF.js produces. */
+static void check_prepared(fk__graph *g, const model_expect *e) {
+    int rc = fk__graph_prepare(g, NULL);
+    if (rc) fprintf(stderr, "%s: prepare: %s\n", e->file, g->err);
+    FK_CHECK_INT(rc, FK_OK);
+    if (rc) return;
+    for (int i = 0; i < g->n_outputs && i < 4; i++) {
+        const fk__tensor *t = &g->t[g->outputs[i]];
+        int rank = 0;
+        while (rank < 4 && e->out_dims[i][rank]) rank++;
+        FK_CHECK_INT(t->rank, rank);
+        for (int k = 0; k < rank && k < t->rank; k++) FK_CHECK_INT(t->dims[k], e->out_dims[i][k]);
+    }
+}
 
 static void test_models(void) {
     size_t base = fk_mem_in_use();
@@ -112,6 +130,7 @@ static void test_models(void) {
         for (int i = 0; i < g.nt; i++)
             if (g.t[i].kind == FK__T_CONST) FK_CHECK(g.t[i].data != NULL);
         printf("%-26s %4d nodes %4d tensors\n", e->file, g.nn, g.nt);
+        if (!rc) check_prepared(&g, e);
         fk__graph_free(&g);
     }
     FK_CHECK_INT(fk_mem_in_use(), base);
@@ -143,6 +162,27 @@ static void test_float16_weights(void) {
         FK_CHECK_NEAR(s[0], 0.769042969, 1e-9);
         FK_CHECK_NEAR(s[3], -0.0292816162, 1e-9);
         FK_CHECK_NEAR(s[15], -0.134277344, 1e-9);
+    }
+    fk__graph_free(&g);
+}
+
+/* The caller picks the input size at prepare time: facemesh-detection-short's anchors scale with it (its
+ * Shape -> StridedSlice -> Pack -> Reshape chain folds to the new batch and -1). */
+static void test_input_size(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/human/facemesh-detection-short.json", models_dir());
+    fk__graph g;
+    FK_CHECK_INT(load(&g, path), FK_OK);
+    int64_t d[4] = {1, 256, 256, 3};
+    const int64_t *dims[1] = {d};
+    int rc = fk__graph_prepare(&g, dims);
+    if (rc) fprintf(stderr, "prepare 256x256: %s\n", g.err);
+    FK_CHECK_INT(rc, FK_OK);
+    if (!rc && g.n_outputs == 1) {
+        const fk__tensor *t = &g.t[g.outputs[0]];
+        FK_CHECK_INT(t->rank, 3);
+        FK_CHECK_INT(t->dims[1], 32 * 32 * 2 + 16 * 16 * 6);
+        FK_CHECK_INT(t->dims[2], 17);
     }
     fk__graph_free(&g);
 }
@@ -367,6 +407,7 @@ int main(void) {
 
     test_models();
     test_float16_weights();
+    test_input_size();
     test_tiny();
     test_errors();
 
