@@ -409,6 +409,259 @@ FK_API int fk_nn_npy_read(const char *path, float **data, int *rank, int64_t dim
 FK_API int fk_nn_npy_write(const char *path, const float *data, int rank, const int64_t *dims, char *errbuf,
                            size_t errbuf_size);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Face engine (src/face): detection, landmarks, alignment, templates, compare, quality, liveness,   */
+/* attributes                                                                                         */
+/*                                                                                                    */
+/* An fk_engine_t holds every model opened once (plus the calibration read from the model manifest);  */
+/* it is immutable after fk_engine_open() and shared by any number of threads. Each thread works      */
+/* through its own fk_ctx_t, which owns the executor sessions and all scratch buffers, so that a call  */
+/* reuses memory instead of allocating (the result arrays returned to the caller excepted).           */
+/* Coordinates are the image's "edge" coordinates (see Images): pixel (x, y) covers [x, x+1).          */
+
+typedef struct fk_engine fk_engine_t;
+typedef struct fk_ctx fk_ctx_t;
+
+/* Models an engine opens (fk_engine_options_t.models). The pipeline detect -> landmarks -> align ->
+ * embed needs DETECT | LANDMARK | FEATURE; a call whose model was not opened returns FK_EUNSUPPORTED. */
+#define FK_ENGINE_DETECT 0x001u     /* faceplugin/fr_detect.onnx (RFB-320 face detector) */
+#define FK_ENGINE_LANDMARK 0x002u   /* faceplugin/fr_landmark.onnx (68 points) */
+#define FK_ENGINE_FEATURE 0x004u    /* faceplugin/fr_feature.onnx (512-d templates) */
+#define FK_ENGINE_LIVENESS 0x008u   /* faceplugin/fr_liveness.onnx (passive anti-spoofing) */
+#define FK_ENGINE_POSE 0x010u       /* faceplugin/fr_pose.onnx (yaw, pitch, roll) */
+#define FK_ENGINE_EYE 0x020u        /* faceplugin/fr_eye.onnx (eye open/closed) */
+#define FK_ENGINE_AGE 0x040u        /* faceplugin/fr_age.onnx */
+#define FK_ENGINE_GENDER 0x080u     /* faceplugin/fr_gender.onnx */
+#define FK_ENGINE_EXPRESSION 0x100u /* faceplugin/fr_expression.onnx */
+#define FK_ENGINE_ALL 0x1ffu
+
+/* Options for fk_engine_open(). Zero-initialise, then set what you need; NULL means all defaults. */
+typedef struct fk_engine_options {
+    const char *models_dir; /* directory holding faceplugin/ ; NULL = "models" */
+    const char *manifest;   /* model manifest (calibration, thresholds); NULL = <models_dir>/manifest.json.
+                               When the default file is absent the engine opens uncalibrated (see
+                               fk_engine_info_t.calibrated); a named file that cannot be read is an error. */
+    unsigned models;        /* FK_ENGINE_* bits; 0 = FK_ENGINE_ALL */
+    int threads;            /* executor threads of each context's sessions; 0 = 1 */
+    int use_reference;      /* 1: the executor's plain C reference kernels (tests) */
+} fk_engine_options_t;
+
+/* Opens the models and reads the manifest. Like sqlite3_open(): *OUT receives a handle even on failure
+ * (then only fk_engine_errmsg() and fk_engine_close() are meaningful); NULL only when even the handle
+ * could not be allocated. Returns FK_OK, FK_EINVAL, FK_EIO, FK_EFORMAT (model or manifest malformed),
+ * FK_EMISMATCH (the manifest was fitted for another fr_feature file), FK_EUNSUPPORTED, FK_ENOMEM.
+ * Thread-safe (distinct handles). */
+FK_API int fk_engine_open(const fk_engine_options_t *opt, fk_engine_t **out);
+/* Closes the engine; every context created from it must have been destroyed. NULL does nothing. */
+FK_API void fk_engine_close(fk_engine_t *e);
+/* Last error of E ("" when none; "out of memory" for NULL). Never NULL. */
+FK_API const char *fk_engine_errmsg(const fk_engine_t *e);
+
+/* What an engine runs with. Strings are owned by the engine. */
+typedef struct fk_engine_info {
+    unsigned models;          /* FK_ENGINE_* bits actually opened */
+    const char *model_id;     /* template model id: "fr_feature:<first 16 hex of the file's SHA-256>" */
+    int dim;                  /* template dimension (512) */
+    int calibrated;           /* 1 when the manifest's compare calibration was loaded */
+    double calib_a, calib_b;  /* score = 1 / (1 + exp(-(a * cosine + b))) */
+    double threshold;         /* default compare threshold on that score (FAR 1e-3 on LFW DevTrain) */
+    double liveness_threshold;/* default liveness threshold (live when score >= threshold) */
+    const char *manifest;     /* path of the manifest read, "" when none */
+} fk_engine_info_t;
+FK_API int fk_engine_info(const fk_engine_t *e, fk_engine_info_t *out);
+
+/* A per-thread working context: the executor sessions and scratch memory. Created for one engine (which
+ * must outlive it); used by one thread at a time. Returns FK_OK, FK_EINVAL, FK_ENOMEM (*OUT NULL). */
+FK_API int fk_ctx_create(fk_engine_t *e, fk_ctx_t **out);
+FK_API void fk_ctx_destroy(fk_ctx_t *c);
+/* Last error of C ("" when none); valid until the next call on C. Never NULL. */
+FK_API const char *fk_ctx_errmsg(const fk_ctx_t *c);
+
+typedef struct fk_pointf {
+    float x, y;
+} fk_pointf_t;
+
+/* Indices into fk_face_t.landmarks. "Left" is the image's left (the person's right) for an upright
+ * frontal face: the order of the ArcFace alignment template. */
+enum { FK_LM_LEFT_EYE = 0, FK_LM_RIGHT_EYE = 1, FK_LM_NOSE = 2, FK_LM_MOUTH_LEFT = 3, FK_LM_MOUTH_RIGHT = 4 };
+
+/* One detected face. */
+typedef struct fk_face {
+    float box[4];               /* x, y, w, h in the image's pixels (may reach outside the image) */
+    float score;                /* detector confidence 0..1 */
+    int has_landmarks;          /* 1 when landmarks/landmarks68 are filled */
+    fk_pointf_t landmarks[5];   /* FK_LM_*: eyes = mean of the 68-point eye contours, nose tip = 30,
+                                   mouth corners = 48 and 54 */
+    fk_pointf_t landmarks68[68];/* iBUG-300W 68-point layout, image pixels */
+} fk_face_t;
+
+#define FK_DETECT_NO_LANDMARKS 0x1 /* boxes only (fk_face_landmarks() can add them later) */
+#define FK_DETECT_MULTISCALE 0x2   /* add a pass at twice the working size for small faces in big photos */
+
+/* Detection options. fk_detect_options_default() fills the defaults; NULL means the defaults. */
+typedef struct fk_detect_options {
+    float score_threshold; /* keep candidates with score >= this (default 0.7) */
+    float nms_iou;         /* suppress a box overlapping a better one by IoU > this (default 0.4) */
+    float min_face;        /* drop faces whose box side is below this many image pixels (default 0) */
+    int width, height;     /* detector working size; 0 = automatic: longer side 320 at the image's aspect
+                              (sides rounded up to multiples of 32, the image padded, never stretched) */
+    int max_faces;         /* 0 = no limit; else the MAX_FACES best-scoring faces */
+    unsigned flags;        /* FK_DETECT_* */
+} fk_detect_options_t;
+FK_API void fk_detect_options_default(fk_detect_options_t *o);
+
+/* Finds faces in IMG. On FK_OK, *FACES is an array of *N faces sorted by decreasing score (fk_free; NULL
+ * when *N is 0 — no face is not an error here). Needs FK_ENGINE_DETECT (and LANDMARK unless
+ * FK_DETECT_NO_LANDMARKS). Errors: FK_EINVAL, FK_EUNSUPPORTED, FK_ENOMEM, executor errors. */
+FK_API int fk_detect(fk_ctx_t *c, const fk_image_t *img, const fk_detect_options_t *opt, fk_face_t **faces,
+                     size_t *n);
+/* (Re)computes FACE's 68 and 5 landmarks from its box (e.g. a box from elsewhere). */
+FK_API int fk_face_landmarks(fk_ctx_t *c, const fk_image_t *img, fk_face_t *face);
+
+/* The standard 112x112 ArcFace template for the five FK_LM_* points (x, y pairs). */
+FK_API const float *fk_face_template_112(void);
+/* Least-squares similarity (rotation, uniform scale, translation; no reflection — Umeyama 1991) mapping
+ * the N points SRC onto DST (x, y pairs), as a row-major 2x3 matrix M (dst = M * [src; 1]). FK_EINVAL for
+ * N < 2 or degenerate points. Thread-safe. */
+FK_API int fk_similarity_estimate(const float *src, const float *dst, int n, float m[6]);
+/* Warps IMG so that FACE's five landmarks land on the 112x112 template: OUT must be a caller-sized image
+ * (usually 112x112; other sizes scale the template) — fk_image_warp_affine with edge-replicating border.
+ * M_OUT (may be NULL) receives the image->crop matrix. Needs face->has_landmarks. Thread-safe. */
+FK_API int fk_face_align(const fk_image_t *img, const fk_face_t *face, fk_image_t *out, float m_out[6]);
+
+/* ---- templates ---- */
+#define FK_TEMPLATE_MAX_DIM 512
+#define FK_TEMPLATE_MODEL_ID_LEN 48
+#define FK_EMBED_FLIP 0x1 /* fuse the embedding of the mirrored crop (sum, renormalised) */
+
+/* A face template: an L2-normalised embedding and the id of the model that made it. Plain data. */
+typedef struct fk_template {
+    char model_id[FK_TEMPLATE_MODEL_ID_LEN]; /* NUL-terminated, e.g. "fr_feature:87aacdfe57510db2" */
+    int dim;                                 /* values used in v (512) */
+    unsigned flags;                          /* FK_EMBED_* used to make it */
+    float v[FK_TEMPLATE_MAX_DIM];
+} fk_template_t;
+
+/* Template of FACE in IMG (aligned with fk_face_align; needs landmarks). Needs FK_ENGINE_FEATURE. */
+FK_API int fk_embed(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *face, unsigned flags,
+                    fk_template_t *out);
+/* Template of an already aligned 112x112 crop. */
+FK_API int fk_embed_aligned(fk_ctx_t *c, const fk_image_t *aligned112, unsigned flags, fk_template_t *out);
+/* Detects faces (default options), picks the largest box, and makes its template. FACE_OUT (may be NULL)
+ * receives that face. FK_ENOFACE when the image has none. */
+FK_API int fk_embed_largest(fk_ctx_t *c, const fk_image_t *img, unsigned flags, fk_template_t *out,
+                            fk_face_t *face_out);
+
+/* Binary template format (".fkt"), little-endian:
+ *   0  "FKT1"  magic            4  u16 format version (1)     6  u16 dtype (1 = float32)
+ *   8  u32 dim                 12  u32 flags                 16  model id, 48 bytes NUL-padded
+ *   64 dim float32 values      64+4*dim  u32 CRC-32 (IEEE) of every preceding byte
+ * fk_template_serialized_size() = 68 + 4 * dim. */
+FK_API size_t fk_template_serialized_size(const fk_template_t *t);
+/* Writes T into BUF (CAP bytes); *N receives the size. FK_ELIMIT when CAP is too small. */
+FK_API int fk_template_serialize(const fk_template_t *t, void *buf, size_t cap, size_t *n);
+/* Parses BYTES: FK_EFORMAT (bad magic, length, dtype or dimension), FK_EMISMATCH (a newer format
+ * version), FK_ECHECKSUM (CRC differs: truncated or altered). Which model made it is checked by
+ * fk_compare()/fk_engine_check_template(). */
+FK_API int fk_template_parse(const void *bytes, size_t n, fk_template_t *out);
+/* File versions of the two (FK_EIO when the file cannot be read/written). */
+FK_API int fk_template_save(const fk_template_t *t, const char *path);
+FK_API int fk_template_load(const char *path, fk_template_t *out);
+/* FK_OK when T was made by E's feature model, else FK_EMISMATCH (other model id or dimension). */
+FK_API int fk_engine_check_template(const fk_engine_t *e, const fk_template_t *t);
+
+/* Result of a comparison. */
+typedef struct fk_match {
+    double cosine;    /* raw cosine similarity -1..1 */
+    double score;     /* calibrated 0..1 (monotone in cosine; logistic fit on LFW DevTrain) */
+    double threshold; /* threshold applied to score */
+    int same;         /* score >= threshold */
+} fk_match_t;
+
+/* Compares two templates of E's model. THRESHOLD: on the 0..1 score; negative = the manifest's default.
+ * FK_EMISMATCH when either template comes from another model (never compared). Thread-safe. */
+FK_API int fk_compare(const fk_engine_t *e, const fk_template_t *a, const fk_template_t *b, double threshold,
+                      fk_match_t *out);
+
+/* ---- quality ---- */
+#define FK_QUALITY_REASONS(X)                                                    \
+    X(SMALL, 0x001, "small", "face smaller than min_face_size")                 \
+    X(BLURRY, 0x002, "blurry", "sharpness below min_sharpness")                  \
+    X(DARK, 0x004, "dark", "brightness below min_brightness")                    \
+    X(BRIGHT, 0x008, "bright", "brightness above max_brightness")                \
+    X(LOW_CONTRAST, 0x010, "low_contrast", "contrast below min_contrast")        \
+    X(POSE, 0x020, "pose", "yaw, pitch or roll beyond the limits")               \
+    X(EYES_CLOSED, 0x040, "eyes_closed", "an eye's open probability too low")    \
+    X(CUT, 0x080, "cut", "face cut by the image border")                         \
+    X(LOW_SCORE, 0x100, "low_score", "detector score below min_detect_score")
+
+enum fk_quality_reason {
+#define FK__QR_ENUM(name, bit, code, text) FK_QUALITY_##name = bit,
+    FK_QUALITY_REASONS(FK__QR_ENUM)
+#undef FK__QR_ENUM
+};
+/* Short code ("blurry") of one reason bit; NULL for an unknown bit. */
+FK_API const char *fk_quality_reason_code(unsigned bit);
+
+/* Quality thresholds. fk_quality_options_default() fills the defaults; NULL means the defaults. A check
+ * whose model is not opened (pose, eye) is skipped and its values are NaN. */
+typedef struct fk_quality_options {
+    float min_face_size;       /* shorter side of the box, image pixels (default 64) */
+    float min_sharpness;       /* variance of the Laplacian of the aligned 112x112 gray crop (default 40) */
+    float min_brightness, max_brightness; /* mean gray level of the aligned crop (default 50, 210) */
+    float min_contrast;        /* standard deviation of the gray level (default 25) */
+    float max_yaw, max_pitch, max_roll; /* degrees (default 30, 25, 25) */
+    float min_eye_open;        /* per-eye open probability (default 0.5) */
+    float max_cut;             /* largest fraction of the box outside the image (default 0.1) */
+    float min_detect_score;    /* default 0.8 */
+} fk_quality_options_t;
+FK_API void fk_quality_options_default(fk_quality_options_t *o);
+
+typedef struct fk_quality {
+    float face_size;          /* shorter side of the box, pixels */
+    float sharpness;          /* variance of Laplacian */
+    float brightness;         /* mean gray 0..255 */
+    float contrast;           /* gray standard deviation */
+    float yaw, pitch, roll;   /* degrees, 0 = frontal (NaN without FK_ENGINE_POSE) */
+    float left_eye_open, right_eye_open; /* probabilities 0..1 (NaN without FK_ENGINE_EYE) */
+    float cut;                /* fraction of the box area outside the image */
+    unsigned reasons;         /* FK_QUALITY_* bits that failed; 0 when it passes */
+    int pass;                 /* reasons == 0 */
+} fk_quality_t;
+
+/* Measures FACE (with landmarks) in IMG against OPT. Needs FK_ENGINE_POSE/EYE for those checks. */
+FK_API int fk_quality(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *face, const fk_quality_options_t *opt,
+                      fk_quality_t *out);
+
+/* ---- liveness ---- */
+typedef struct fk_liveness {
+    float score;     /* probability that the face is live (not a photo/screen), 0..1 */
+    float threshold; /* applied */
+    int live;        /* score >= threshold */
+} fk_liveness_t;
+/* Passive liveness of FACE in IMG (the model sees a square 2.7x the box). THRESHOLD < 0 = the manifest's
+ * default. Needs FK_ENGINE_LIVENESS. */
+FK_API int fk_liveness(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *face, float threshold,
+                       fk_liveness_t *out);
+
+/* ---- attributes ---- */
+typedef struct fk_attributes {
+    float age;                    /* years (NaN without FK_ENGINE_AGE) */
+    float male;                   /* 0..1, > 0.5 = male (NaN without FK_ENGINE_GENDER) */
+    int expression;               /* index into fk_expression_name(); -1 without FK_ENGINE_EXPRESSION */
+    float expression_score;       /* softmax probability of that expression */
+    float left_eye_open, right_eye_open; /* NaN without FK_ENGINE_EYE (needs landmarks) */
+    float yaw, pitch, roll;       /* degrees; NaN without FK_ENGINE_POSE */
+} fk_attributes_t;
+/* "neutral", "happy", ...; NULL out of range. */
+FK_API const char *fk_expression_name(int expression);
+/* Every attribute whose model is opened. */
+FK_API int fk_attributes(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *face, fk_attributes_t *out);
+
+/* Recommended fk_image_decode_options_t.max_side for images fed to the face pipeline: big photos are
+ * decoded with JPEG DCT scaling, keeping faces large enough for 112x112 templates. */
+#define FK_FACE_DECODE_MAX_SIDE 1280
+
 #ifdef __cplusplus
 }
 #endif
