@@ -1,16 +1,23 @@
 /*
- * fast.c — dispatch to fast kernels. Initial version: no fast path yet, every node runs its reference
- * kernel. The fast-kernel work (convolution, depthwise, GEMM; oneDNN or our own AVX2/AVX-512) replaces this.
+ * fast.c — the executor's fast-kernel dispatch (nn layer). After planning, the executor offers every node
+ * to fk__fast_prepare, which packs weights for the ops that have a fast kernel on this CPU (checked once at
+ * run time, so one binary serves CPUs with and without AVX-512); fk__fast_kernel then names the kernel, or
+ * NULL for the reference kernel in ops_ref.c, which stays the oracle in tests and the fallback everywhere.
  */
-#include "nn/graph.h"
+#include "nn/fast.h"
 
 int fk__fast_prepare(fk__graph *g, fk__node *n) {
-    (void)g;
-    (void)n;
-    return FK_OK;
+    if (!fk__cpu_avx512() || n->prep) return FK_OK;
+    switch (n->op) {
+    case FK__OP_CONV: return fk__fast_conv_prepare(g, n);
+    default: return FK_OK;
+    }
 }
 
 fk__kernel_fn fk__fast_kernel(const fk__node *n) {
-    (void)n;
-    return NULL;
+    if (!n->prep) return NULL;
+    switch (n->op) {
+    case FK__OP_CONV: return fk__fast_conv_kernel(n);
+    default: return NULL;
+    }
 }

@@ -1,0 +1,85 @@
+/*
+ * fast.h — internal interface between the executor's fast-kernel files (fast.c dispatch, fast_gemm.c the
+ * packed SGEMM, fast_conv.c convolution/depthwise). Nothing outside src/nn/fast*.c includes this; the
+ * executor only sees fk__fast_prepare / fk__fast_kernel from graph.h.
+ */
+#ifndef FK_NN_FAST_H
+#define FK_NN_FAST_H
+
+#include "nn/graph.h"
+
+#include <stddef.h>
+
+/* 1 when this CPU runs the AVX-512 kernels (F, BW, VL, DQ and FMA). */
+int fk__cpu_avx512(void);
+
+/* GEMM register block: MR rows of A (packed) times NR columns of B (two 16-float vectors). */
+#define FK__GEMM_MR 12
+#define FK__GEMM_NR 32
+
+/* What is applied to each result before it is stored: bias, then the fused activation. Bias and slope
+ * are indexed by the output channel, which is the GEMM row (NCHW) or the column (NHWC). */
+typedef struct fk__epilogue {
+    const float *bias;  /* one per channel, never NULL */
+    const float *slope; /* PReLU: one per channel; else NULL */
+    int act;            /* enum fk__act */
+    float act_a, act_b;
+    int per_row;        /* 1: channel = row (NCHW), 0: channel = column (NHWC) */
+} fk__epilogue;
+
+/* C[M x N] = A[M x K] * B[K x N] (+ epilogue). A is packed in panels of MR rows: panel p holds
+ * A[p*MR + m][k] at ap[p*K*MR + k*MR + m] (zero beyond M). B is read as b[k*ldb + n]: either a plain row-major
+ * matrix (NCHW activations, im2col buffer) or, with bpanel > 0, NR-wide packed panels where column block j
+ * starts at b + j*bpanel. Rows of C are ldc apart. Runs on up to `threads` threads of POOL. */
+typedef struct fk__gemm_args {
+    int M, N, K;
+    const float *ap;
+    const float *b;
+    ptrdiff_t ldb, bpanel;
+    float *c;
+    ptrdiff_t ldc;
+    const fk__epilogue *epi;
+} fk__gemm_args;
+
+void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads);
+
+/* Packs rows [0, M) of a row-major M x K matrix (row stride lda) into MR-row panels (fk__gemm_packed_a_size
+ * floats). */
+size_t fk__gemm_packed_a_size(int M, int K);
+void fk__gemm_pack_a(float *dst, const float *a, ptrdiff_t lda, int M, int K);
+
+/* Scalar activation / bias + activation of one value of channel CH (border paths, sigmoid/tanh). */
+float fk__act_scalar(const fk__epilogue *e, int ch, float v);
+float fk__epi_apply(const fk__epilogue *e, int ch, float v);
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define FK_HAVE_X86 1
+
+/* Activation of one vector (SLOPE: the PReLU slopes of its 16 lanes). Sigmoid and tanh are left to a
+ * scalar pass after the store. */
+static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__act_vec(const fk__epilogue *e, __m512 v,
+                                                                        __m512 slope) {
+    switch (e->act) {
+    case FK__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case FK__ACT_CLIP: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(e->act_a)), _mm512_set1_ps(e->act_b));
+    case FK__ACT_LEAKY: {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(e->act_a));
+    }
+    case FK__ACT_PRELU: {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(v, neg, v, slope);
+    }
+    default: return v; /* sigmoid/tanh: scalar pass after the store */
+    }
+}
+
+#endif
+
+/* Convolution (fast_conv.c). */
+int fk__fast_conv_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__fast_conv_kernel(const fk__node *n);
+
+#endif

@@ -1,0 +1,474 @@
+/*
+ * fast_conv.c — fast convolution (nn layer, above fast_gemm.c, called through fast.c). At model load the
+ * weights are packed once for the path the node takes; a run does no allocation (im2col goes to the
+ * session's scratch). Paths:
+ *   NCHW, groups of any size except depthwise: Y[O x HW] = W[O x K] * X[K x HW]; 1x1/stride 1/no pad reads
+ *     the activations in place, anything else goes through im2col. Weights are the packed A.
+ *   NHWC, group 1: Y[HW x O] = X[HW x K] * W^T[K x O]; the activations are packed (im2col straight into
+ *     MR-row panels), the weights are NR-wide packed B panels.
+ *   Depthwise (group == C == O) in either layout: a direct kernel, vectorised along W (NCHW) or along C
+ *     (NHWC), interior without bounds checks, borders scalar.
+ * Bias and the fused activation (node->a.act) are applied before the store. Anything else (other channel
+ * multipliers, non-constant weights, no AVX-512) has no fast path and runs the reference kernel.
+ */
+#include "nn/fast.h"
+
+#include <string.h>
+
+/* NCHW depthwise: one padded plane per parallel chunk in scratch, so at most this many chunks. */
+#define DW_MAX_CHUNKS 16
+
+enum conv_kind { CONV_NCHW_GEMM = 1, CONV_NHWC_GEMM, CONV_NCHW_DW, CONV_NHWC_DW };
+
+typedef struct conv_prep {
+    int kind;
+    int C, O, H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, group, K;
+    int direct;   /* NCHW 1x1, stride 1, no pad: the input is the B matrix */
+    float *w;     /* packed weights */
+    float *bias;  /* O values (zeros when the node has none) */
+    float *slope; /* O PReLU slopes or NULL */
+    fk__epilogue epi;
+    int dw_hp, dw_wp; /* NCHW depthwise: padded plane size in scratch */
+} conv_prep;
+
+static void conv_prep_free(void *pv) {
+    conv_prep *p = pv;
+    if (!p) return;
+    fk__free(p->w);
+    fk__free(p->bias);
+    fk__free(p->slope);
+    fk__free(p);
+}
+
+static const float *const_f32(const fk__graph *g, int id) {
+    if (id < 0 || id >= g->nt) return NULL;
+    const fk__tensor *t = &g->t[id];
+    return t->kind == FK__T_CONST && t->dtype == FK__DT_F32 ? t->data : NULL;
+}
+
+#ifdef FK_HAVE_X86
+
+/* ---- NCHW: im2col and GEMM ------------------------------------------------------------------------- */
+
+typedef struct conv_run {
+    const conv_prep *p;
+    const float *x;
+    float *y;
+    float *col;
+    int c0, nc; /* im2col: channel range (one group) */
+    int chunks;
+} conv_run;
+
+/* im2col of input channel C (of the current group) straight into NR-wide B panels: element (k, p) goes to
+ * col[(p / NR) * K * NR + k * NR + p % NR], so the GEMM streams each panel contiguously. */
+static void im2col_nchw_rows(const conv_prep *p, const float *x, float *col, int c) {
+    int HWo = p->Ho * p->Wo;
+    const float *xc = x + (size_t)c * p->H * p->W;
+    size_t pstride = (size_t)p->K * FK__GEMM_NR;
+    (void)HWo;
+    for (int ky = 0; ky < p->kh; ky++)
+        for (int kx = 0; kx < p->kw; kx++) {
+            int k = (c * p->kh + ky) * p->kw + kx;
+            float *dk = col + (size_t)k * FK__GEMM_NR;
+            int off = kx * p->dw - p->pl;
+            float *dst = dk;
+            int j = 0;
+            for (int oy = 0; oy < p->Ho; oy++) {
+                int iy = oy * p->sh - p->pt + ky * p->dh;
+                const float *xr = iy >= 0 && iy < p->H ? xc + (size_t)iy * p->W : NULL;
+                for (int ox = 0; ox < p->Wo; ox++) {
+                    int ix = ox * p->sw + off;
+                    dst[j] = xr && ix >= 0 && ix < p->W ? xr[ix] : 0.0f;
+                    if (++j == FK__GEMM_NR) {
+                        j = 0;
+                        dst += pstride;
+                    }
+                }
+            }
+        }
+}
+
+static void im2col_task(void *arg, int i) {
+    const conv_run *r = arg;
+    int c0 = (int)((long)r->nc * i / r->chunks), c1 = (int)((long)r->nc * (i + 1) / r->chunks);
+    for (int c = c0; c < c1; c++) im2col_nchw_rows(r->p, r->x + (size_t)r->c0 * r->p->H * r->p->W, r->col, c);
+}
+
+static int chunks_for(int threads, int n) { return threads < n ? threads : n; }
+
+static void conv_nchw_gemm(const fk__run_ctx *cx, const conv_prep *p, const float *x, float *y) {
+    int HW = p->H * p->W, HWo = p->Ho * p->Wo;
+    int Cg = p->C / p->group, Og = p->O / p->group;
+    size_t wsz = fk__gemm_packed_a_size(Og, p->K);
+    for (int gi = 0; gi < p->group; gi++) {
+        const float *b;
+        if (p->direct) {
+            b = x + (size_t)gi * Cg * HW;
+        } else {
+            conv_run r = {p, x, NULL, (float *)cx->scratch, gi * Cg, Cg, chunks_for(cx->threads, Cg)};
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, im2col_task, &r);
+            else im2col_task(&r, 0);
+            b = r.col;
+        }
+        fk__epilogue e = p->epi;
+        e.bias += gi * Og;
+        if (e.slope) e.slope += gi * Og;
+        ptrdiff_t ldb = p->direct ? HWo : FK__GEMM_NR, bpanel = p->direct ? 0 : (ptrdiff_t)p->K * FK__GEMM_NR;
+        fk__gemm_args ga = {Og, HWo, p->K, p->w + gi * wsz, b, ldb, bpanel, y + (size_t)gi * Og * HWo, HWo, &e};
+        fk__gemm_avx512(&ga, cx->pool, cx->threads);
+    }
+}
+
+/* ---- NHWC: implicit im2col into A panels, packed weights as B ------------------------------------------ */
+
+static void pack_nhwc_panel(const conv_prep *p, const float *x, float *d, int panel) {
+    int HWo = p->Ho * p->Wo, C = p->C;
+    for (int m = 0; m < FK__GEMM_MR; m++) {
+        int pix = panel * FK__GEMM_MR + m;
+        if (pix >= HWo) {
+            for (int k = 0; k < p->K; k++) d[(size_t)k * FK__GEMM_MR + m] = 0.0f;
+            continue;
+        }
+        int oy = pix / p->Wo, ox = pix % p->Wo;
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                int iy = oy * p->sh - p->pt + ky * p->dh, ix = ox * p->sw - p->pl + kx * p->dw;
+                float *dk = d + (size_t)((ky * p->kw + kx) * C) * FK__GEMM_MR + m;
+                if (iy < 0 || iy >= p->H || ix < 0 || ix >= p->W) {
+                    for (int c = 0; c < C; c++) dk[(size_t)c * FK__GEMM_MR] = 0.0f;
+                } else {
+                    const float *s = x + ((size_t)iy * p->W + ix) * C;
+                    for (int c = 0; c < C; c++) dk[(size_t)c * FK__GEMM_MR] = s[c];
+                }
+            }
+    }
+}
+
+static void pack_nhwc_task(void *arg, int i) {
+    const conv_run *r = arg;
+    int np = (r->p->Ho * r->p->Wo + FK__GEMM_MR - 1) / FK__GEMM_MR;
+    int p0 = (int)((long)np * i / r->chunks), p1 = (int)((long)np * (i + 1) / r->chunks);
+    for (int q = p0; q < p1; q++) pack_nhwc_panel(r->p, r->x, r->col + (size_t)q * r->p->K * FK__GEMM_MR, q);
+}
+
+static void conv_nhwc_gemm(const fk__run_ctx *cx, const conv_prep *p, const float *x, float *y) {
+    int HWo = p->Ho * p->Wo;
+    int np = (HWo + FK__GEMM_MR - 1) / FK__GEMM_MR;
+    conv_run r = {p, x, NULL, (float *)cx->scratch, 0, 0, chunks_for(cx->threads, np)};
+    if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, pack_nhwc_task, &r);
+    else pack_nhwc_task(&r, 0);
+    fk__gemm_args ga = {HWo, p->O, p->K, r.col, p->w, FK__GEMM_NR, (ptrdiff_t)p->K * FK__GEMM_NR, y, p->O, &p->epi};
+    fk__gemm_avx512(&ga, cx->pool, cx->threads);
+}
+
+/* ---- depthwise ----------------------------------------------------------------------------------------- */
+
+static inline __mmask16 mask_n(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+/* NCHW depthwise. Each channel is first copied into a zero-padded plane in scratch (Hp x Wp, with slack
+ * right and below so whole vectors may be read past the last output): after that no tap needs a bounds
+ * check or a mask. Output is done R rows x U 16-column blocks at a time, R*U independent accumulators to
+ * hide the FMA latency. Stride 2 loads 32 consecutive values and keeps the even ones; larger strides
+ * gather. */
+static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const conv_prep *p, const float *xp,
+                                                                          const float *wc, float *yc, int c,
+                                                                          const int s, const int R, const int U,
+                                                                          const int K3) {
+    const fk__epilogue *e = &p->epi;
+    const int kh = p->kh, kw = p->kw, Wp = p->dw_wp, Wo = p->Wo, Ho = p->Ho, nblk = (Wo + 15) / 16;
+    const __m512 vb = _mm512_set1_ps(e->bias[c]);
+    const __m512 vs = e->slope ? _mm512_set1_ps(e->slope[c]) : _mm512_setzero_ps();
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i gidx = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(p->sw));
+    const int scalar_act = e->act == FK__ACT_SIGMOID || e->act == FK__ACT_TANH;
+    for (int oy = 0; oy < Ho; oy += R) {
+        for (int bk = 0; bk < nblk; bk += U) {
+            __m512 acc[4][4];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                for (int u = 0; u < U; u++) acc[r][u] = _mm512_setzero_ps();
+            const float *base = xp + (size_t)oy * p->sh * Wp + bk * 16 * s;
+            const size_t rstep = (size_t)p->sh * Wp;
+            const int KH = K3 ? 3 : kh, KW = K3 ? 3 : kw;
+#pragma GCC unroll 3
+            for (int ky = 0; ky < KH; ky++) {
+                const float *row = base + (size_t)ky * p->dh * Wp;
+#pragma GCC unroll 3
+                for (int kx = 0; kx < KW; kx++) {
+                    const float *src = row + kx * p->dw;
+                    __m512 wv = _mm512_set1_ps(wc[ky * kw + kx]);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                        for (int u = 0; u < U; u++) {
+                            const float *q = src + r * rstep;
+                            __m512 v;
+                            if (s == 1) {
+                                v = _mm512_loadu_ps(q + u * 16);
+                            } else if (s == 2) {
+                                v = _mm512_permutex2var_ps(_mm512_loadu_ps(q + u * 32), even,
+                                                           _mm512_loadu_ps(q + u * 32 + 16));
+                            } else {
+                                v = _mm512_i32gather_ps(gidx, q + u * 16 * p->sw, 4);
+                            }
+                            acc[r][u] = _mm512_fmadd_ps(v, wv, acc[r][u]);
+                        }
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                if (oy + r >= Ho) break;
+                float *yr = yc + (size_t)(oy + r) * Wo;
+#pragma GCC unroll 4
+                for (int u = 0; u < U; u++) {
+                    int x0 = (bk + u) * 16, cnt = Wo - x0 < 16 ? Wo - x0 : 16;
+                    if (cnt <= 0) break;
+                    __m512 v = fk__act_vec(e, _mm512_add_ps(acc[r][u], vb), vs);
+                    _mm512_mask_storeu_ps(yr + x0, mask_n(cnt), v);
+                    if (scalar_act)
+                        for (int j = 0; j < cnt; j++) yr[x0 + j] = fk__act_scalar(e, c, yr[x0 + j]);
+                }
+            }
+        }
+    }
+}
+
+typedef void (*dw_plane_fn)(const conv_prep *, const float *, const float *, float *, int);
+#define DW_PLANE(sv, sname, R, U, K3)                                                                        \
+    static FK_AVX512 void dw_plane_##sname##_##R##x##U##_##K3(const conv_prep *p, const float *xc,            \
+                                                              const float *wc, float *yc, int c) {            \
+        dw_nchw_plane(p, xc, wc, yc, c, sv, R, U, K3);                                                       \
+    }
+#define DW_PLANES(sv, sname, K3) DW_PLANE(sv, sname, 4, 1, K3) DW_PLANE(sv, sname, 2, 2, K3) DW_PLANE(sv, sname, 1, 4, K3)
+DW_PLANES(1, s1, 0) DW_PLANES(2, s2, 0) DW_PLANES(3, sn, 0) DW_PLANES(1, s1, 1) DW_PLANES(2, s2, 1)
+#define DW_ROW(sname, K3) {dw_plane_##sname##_4x1_##K3, dw_plane_##sname##_2x2_##K3, dw_plane_##sname##_1x4_##K3}
+static const dw_plane_fn dw_planes[2][3][3] = {{DW_ROW(s1, 0), DW_ROW(s2, 0), DW_ROW(sn, 0)},
+                                               {DW_ROW(s1, 1), DW_ROW(s2, 1), DW_ROW(sn, 0)}};
+
+/* Copies one channel into its zero-padded plane, a 16-lane vector at a time. */
+static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *xp) {
+    int Wp = p->dw_wp;
+    __m512 z = _mm512_setzero_ps();
+    for (int y = 0; y < p->dw_hp; y++) {
+        float *d = xp + (size_t)y * Wp;
+        int iy = y - p->pt;
+        if (iy < 0 || iy >= p->H) {
+            for (int x = 0; x < Wp; x += 16) _mm512_storeu_ps(d + x, z);
+            continue;
+        }
+        const float *xr = xc + (size_t)iy * p->W;
+        for (int x = 0; x < Wp; x += 16) {
+            int lo = p->pl - x, hi = p->pl + p->W - x; /* lanes [lo, hi) come from the row */
+            if (lo < 0) lo = 0;
+            if (hi > 16) hi = 16;
+            if (hi <= lo) {
+                _mm512_storeu_ps(d + x, z);
+                continue;
+            }
+            __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+            _mm512_storeu_ps(d + x, _mm512_maskz_loadu_ps(m, xr + (x - p->pl)));
+        }
+    }
+}
+
+static void dw_nchw_task(void *arg, int i) {
+    const conv_run *r = arg;
+    const conv_prep *p = r->p;
+    int c0 = (int)((long)p->C * i / r->chunks), c1 = (int)((long)p->C * (i + 1) / r->chunks);
+    int nblk = (p->Wo + 15) / 16;
+    dw_plane_fn plane =
+        dw_planes[p->kh == 3 && p->kw == 3][p->sw == 1 ? 0 : p->sw == 2 ? 1 : 2][nblk <= 1 ? 0 : nblk <= 2 ? 1 : 2];
+    float *xp = r->col + (size_t)i * p->dw_hp * p->dw_wp; /* this chunk's plane, reused channel after channel */
+    for (int c = c0; c < c1; c++) {
+        dw_pad_plane(p, r->x + (size_t)c * p->H * p->W, xp);
+        plane(p, xp, p->w + (size_t)c * p->kh * p->kw, r->y + (size_t)c * p->Ho * p->Wo, c);
+    }
+}
+
+/* Output rows [oy0, oy1) of an NHWC depthwise conv; weights packed [kh*kw][C]. */
+static FK_AVX512 void dw_nhwc_rows(const conv_prep *p, const float *x, float *y, int oy0, int oy1) {
+    const fk__epilogue *e = &p->epi;
+    int C = p->C;
+    for (int oy = oy0; oy < oy1; oy++)
+        for (int ox = 0; ox < p->Wo; ox++) {
+            float *yp = y + ((size_t)oy * p->Wo + ox) * C;
+            for (int c = 0; c < C; c += 16) {
+                __mmask16 km = mask_n(C - c);
+                __m512 acc = _mm512_maskz_loadu_ps(km, e->bias + c);
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int iy = oy * p->sh - p->pt + ky * p->dh;
+                    if (iy < 0 || iy >= p->H) continue;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int ix = ox * p->sw - p->pl + kx * p->dw;
+                        if (ix < 0 || ix >= p->W) continue;
+                        __m512 xv = _mm512_maskz_loadu_ps(km, x + ((size_t)iy * p->W + ix) * C + c);
+                        __m512 wv = _mm512_maskz_loadu_ps(km, p->w + (size_t)(ky * p->kw + kx) * C + c);
+                        acc = _mm512_fmadd_ps(xv, wv, acc);
+                    }
+                }
+                __m512 vs = e->slope ? _mm512_maskz_loadu_ps(km, e->slope + c) : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(yp + c, km, fk__act_vec(e, acc, vs));
+            }
+            if (e->act == FK__ACT_SIGMOID || e->act == FK__ACT_TANH)
+                for (int c = 0; c < C; c++) yp[c] = fk__act_scalar(e, c, yp[c]);
+        }
+}
+
+static void dw_nhwc_task(void *arg, int i) {
+    const conv_run *r = arg;
+    int Ho = r->p->Ho;
+    dw_nhwc_rows(r->p, r->x, r->y, (int)((long)Ho * i / r->chunks), (int)((long)Ho * (i + 1) / r->chunks));
+}
+
+/* ---- the kernel ------------------------------------------------------------------------------------------ */
+
+static int conv_fast(const fk__run_ctx *cx, const fk__node *n) {
+    const conv_prep *p = n->prep;
+    const fk__tensor *xt = &cx->g->t[n->in[0]];
+    const float *x = cx->data[n->in[0]];
+    float *y = cx->data[n->out[0]];
+    int batch = (int)xt->dims[0];
+    size_t xs = (size_t)p->C * p->H * p->W, ys = (size_t)p->O * p->Ho * p->Wo;
+    for (int b = 0; b < batch; b++, x += xs, y += ys) {
+        switch (p->kind) {
+        case CONV_NCHW_GEMM: conv_nchw_gemm(cx, p, x, y); break;
+        case CONV_NHWC_GEMM: conv_nhwc_gemm(cx, p, x, y); break;
+        case CONV_NCHW_DW:
+        case CONV_NHWC_DW: {
+            int work = p->kind == CONV_NCHW_DW ? p->C : p->Ho;
+            conv_run r = {p, x, y, (float *)cx->scratch, 0, 0, chunks_for(cx->threads, work)};
+            if (p->kind == CONV_NCHW_DW && r.chunks > DW_MAX_CHUNKS) r.chunks = DW_MAX_CHUNKS;
+            void (*task)(void *, int) = p->kind == CONV_NCHW_DW ? dw_nchw_task : dw_nhwc_task;
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, task, &r);
+            else task(&r, 0);
+            break;
+        }
+        default: return FK_EINTERNAL;
+        }
+    }
+    return FK_OK;
+}
+
+#endif /* FK_HAVE_X86 */
+
+/* Padded plane for the NCHW depthwise kernel: the kernel computes whole R-row x U-block groups (see
+ * dw_nchw_task) and reads whole vectors (stride 2: 32 values), so the plane has that much slack, zeroed. */
+static void dw_plane_size(conv_prep *p) {
+    int nblk = (p->Wo + 15) / 16;
+    int U = nblk <= 1 ? 1 : nblk <= 2 ? 2 : 4, R = 4 / U;
+    int nblk_u = (nblk + U - 1) / U * U, ho_r = (p->Ho + R - 1) / R * R;
+    int need_w = (nblk_u - 1) * 16 * p->sw + (p->kw - 1) * p->dw + 16 * (p->sw > 1 ? p->sw : 1) + 1;
+    int need_h = (ho_r - 1) * p->sh + (p->kh - 1) * p->dh + 1;
+    int wp = p->W + p->pl, hp = p->H + p->pt;
+    if (wp < need_w) wp = need_w;
+    if (hp < need_h) hp = need_h;
+    p->dw_wp = (wp + 15) / 16 * 16;
+    p->dw_hp = hp;
+}
+
+int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
+#ifdef FK_HAVE_X86
+    if (n->n_in < 2 || n->n_out < 1) return FK_OK;
+    const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]], *wt = &g->t[n->in[1]];
+    const float *w = const_f32(g, n->in[1]);
+    const float *bias = n->n_in > 2 && n->in[2] >= 0 ? const_f32(g, n->in[2]) : NULL;
+    if (!w || (n->n_in > 2 && n->in[2] >= 0 && !bias)) return FK_OK;
+    if (xt->rank != 4 || yt->rank != 4 || wt->rank != 4 || xt->dtype != FK__DT_F32) return FK_OK;
+    const fk__attr *a = &n->a;
+    int nhwc = a->layout == FK__NHWC;
+    conv_prep q = {0};
+    q.C = (int)xt->dims[nhwc ? 3 : 1];
+    q.H = (int)xt->dims[nhwc ? 1 : 2];
+    q.W = (int)xt->dims[nhwc ? 2 : 3];
+    q.O = (int)yt->dims[nhwc ? 3 : 1];
+    q.Ho = (int)yt->dims[nhwc ? 1 : 2];
+    q.Wo = (int)yt->dims[nhwc ? 2 : 3];
+    q.kh = (int)wt->dims[2];
+    q.kw = (int)wt->dims[3];
+    q.sh = a->stride[0], q.sw = a->stride[1], q.dh = a->dilation[0], q.dw = a->dilation[1];
+    q.pt = a->pads[0], q.pl = a->pads[1];
+    q.group = a->group < 1 ? 1 : a->group;
+    if (wt->dims[0] != q.O || wt->dims[1] * q.group != q.C || q.O % q.group) return FK_OK;
+    if (q.sh < 1 || q.sw < 1 || q.dh < 1 || q.dw < 1 || q.Ho < 1 || q.Wo < 1) return FK_OK;
+    if (a->act == FK__ACT_PRELU && const_f32(g, a->act_slope) == NULL) return FK_OK;
+    int dw = q.group == q.C && q.group == q.O;
+    if (dw) q.kind = nhwc ? CONV_NHWC_DW : CONV_NCHW_DW;
+    else if (!nhwc) q.kind = CONV_NCHW_GEMM;
+    else if (q.group == 1) q.kind = CONV_NHWC_GEMM;
+    else return FK_OK;
+    int Cg = q.C / q.group, Og = q.O / q.group;
+    q.K = Cg * q.kh * q.kw;
+    q.direct = q.kind == CONV_NCHW_GEMM && q.kh == 1 && q.kw == 1 && q.sh == 1 && q.sw == 1 && q.pt == 0 &&
+               q.pl == 0 && q.Ho == q.H && q.Wo == q.W;
+
+    conv_prep *p = fk__calloc(1, sizeof *p);
+    if (!p) return FK_ENOMEM;
+    *p = q;
+    size_t wn = 0;
+    if (q.kind == CONV_NCHW_GEMM) wn = fk__gemm_packed_a_size(Og, q.K) * q.group;
+    else if (q.kind == CONV_NHWC_GEMM) wn = (size_t)((q.O + FK__GEMM_NR - 1) / FK__GEMM_NR) * FK__GEMM_NR * q.K;
+    else wn = (size_t)q.C * q.kh * q.kw;
+    p->w = fk__calloc(wn, sizeof(float));
+    p->bias = fk__calloc((size_t)q.O, sizeof(float));
+    if (a->act == FK__ACT_PRELU) p->slope = fk__calloc((size_t)q.O, sizeof(float));
+    if (!p->w || !p->bias || (a->act == FK__ACT_PRELU && !p->slope)) {
+        conv_prep_free(p);
+        return FK_ENOMEM;
+    }
+    if (bias) memcpy(p->bias, bias, sizeof(float) * (size_t)q.O);
+    if (p->slope) {
+        const fk__tensor *st = &g->t[a->act_slope];
+        int64_t ns = 1;
+        for (int d = 0; d < st->rank; d++) ns *= st->dims[d];
+        const float *s = st->data;
+        for (int o = 0; o < q.O; o++) p->slope[o] = ns == q.O ? s[o] : s[0];
+    }
+    if (q.kind == CONV_NCHW_GEMM) {
+        size_t wsz = fk__gemm_packed_a_size(Og, q.K);
+        for (int gi = 0; gi < q.group; gi++)
+            fk__gemm_pack_a(p->w + gi * wsz, w + (size_t)gi * Og * q.K, q.K, Og, q.K);
+        if (!q.direct)
+            n->scratch_bytes = sizeof(float) * (size_t)q.K * ((q.Ho * q.Wo + FK__GEMM_NR - 1) / FK__GEMM_NR) * FK__GEMM_NR;
+    } else if (q.kind == CONV_NHWC_GEMM) {
+        /* B[k][o] with k = (ky*kw + kx)*C + c, NR columns per panel */
+        for (int o = 0; o < q.O; o++)
+            for (int c = 0; c < q.C; c++)
+                for (int t = 0; t < q.kh * q.kw; t++) {
+                    size_t k = (size_t)t * q.C + c;
+                    p->w[(size_t)(o / FK__GEMM_NR) * q.K * FK__GEMM_NR + k * FK__GEMM_NR + o % FK__GEMM_NR] =
+                        w[((size_t)o * q.C + c) * q.kh * q.kw + t];
+                }
+        n->scratch_bytes = sizeof(float) * fk__gemm_packed_a_size(q.Ho * q.Wo, q.K);
+    } else if (q.kind == CONV_NCHW_DW) {
+        memcpy(p->w, w, sizeof(float) * wn);
+        dw_plane_size(p);
+        n->scratch_bytes = sizeof(float) * (size_t)DW_MAX_CHUNKS * p->dw_hp * p->dw_wp;
+    } else {
+        for (int c = 0; c < q.C; c++)
+            for (int t = 0; t < q.kh * q.kw; t++) p->w[(size_t)t * q.C + c] = w[(size_t)c * q.kh * q.kw + t];
+    }
+    p->epi.bias = p->bias;
+    p->epi.slope = p->slope;
+    p->epi.act = a->act;
+    p->epi.act_a = a->act_a;
+    p->epi.act_b = a->act_b;
+    p->epi.per_row = !nhwc;
+    n->prep = p;
+    n->prep_free = conv_prep_free;
+#else
+    (void)g;
+    (void)n;
+#endif
+    return FK_OK;
+}
+
+fk__kernel_fn fk__fast_conv_kernel(const fk__node *n) {
+#ifdef FK_HAVE_X86
+    if (n->prep && n->prep_free == conv_prep_free) return conv_fast;
+#else
+    (void)n;
+#endif
+    return NULL;
+}

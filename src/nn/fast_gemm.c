@@ -1,0 +1,192 @@
+/*
+ * fast_gemm.c — the executor's single-precision GEMM (nn layer, below fast_conv.c): a register-blocked
+ * AVX-512 micro-kernel of MR x NR = 12 x 32 (24 accumulators) over A packed in MR-row panels at model load
+ * and B read in place (NCHW activations, an im2col buffer or NR-wide packed weights), with bias and the fused
+ * activation applied in registers before the single store. Tiles are spread over the session's pool.
+ *
+ * Why this shape: a 512-bit FMA per cycle needs >= 4 independent accumulators to hide its latency; 24 leave
+ * room for 2 B vectors and the broadcast A value in 32 registers, and each k step does 24 FMAs for 2 vector
+ * loads plus 12 broadcasts, so L2 bandwidth never limits it. No K blocking: the largest K here (4608) times
+ * NR floats stays within L2.
+ */
+#include "nn/fast.h"
+
+#include <math.h>
+#include <string.h>
+
+
+#define MR FK__GEMM_MR
+#define NR FK__GEMM_NR
+
+float fk__act_scalar(const fk__epilogue *e, int ch, float v) {
+    switch (e->act) {
+    case FK__ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case FK__ACT_CLIP: return v < e->act_a ? e->act_a : (v > e->act_b ? e->act_b : v);
+    case FK__ACT_LEAKY: return v < 0.0f ? v * e->act_a : v;
+    case FK__ACT_PRELU: return v < 0.0f ? v * e->slope[ch] : v;
+    case FK__ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case FK__ACT_TANH: return tanhf(v);
+    default: return v;
+    }
+}
+
+float fk__epi_apply(const fk__epilogue *e, int ch, float v) { return fk__act_scalar(e, ch, v + e->bias[ch]); }
+
+size_t fk__gemm_packed_a_size(int M, int K) { return (size_t)((M + MR - 1) / MR) * MR * (size_t)K; }
+
+void fk__gemm_pack_a(float *dst, const float *a, ptrdiff_t lda, int M, int K) {
+    int np = (M + MR - 1) / MR;
+    for (int p = 0; p < np; p++) {
+        float *d = dst + (size_t)p * K * MR;
+        for (int k = 0; k < K; k++)
+            for (int m = 0; m < MR; m++) {
+                int r = p * MR + m;
+                d[(size_t)k * MR + m] = r < M ? a[r * lda + k] : 0.0f;
+            }
+    }
+}
+
+#ifdef FK_HAVE_X86
+
+static inline __attribute__((always_inline)) FK_AVX512 void
+ukr(const int mr, const int nv, int K, const float *restrict a, const float *restrict b, ptrdiff_t ldb,
+    float *restrict c, ptrdiff_t ldc, __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0,
+    int ncols) {
+    __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+    for (int m = 0; m < mr; m++) {
+        acc0[m] = _mm512_setzero_ps();
+        acc1[m] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_maskz_loadu_ps(k0, b);
+        __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, b + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+        for (int m = 0; m < mr; m++) {
+            __m512 av = _mm512_set1_ps(a[m]);
+            acc0[m] = _mm512_fmadd_ps(av, b0, acc0[m]);
+            if (nv > 1) acc1[m] = _mm512_fmadd_ps(av, b1, acc1[m]);
+        }
+        a += MR;
+        b += ldb;
+    }
+    __m512 cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps(), cs0 = cb0, cs1 = cb0;
+    if (!e->per_row) {
+        cb0 = _mm512_maskz_loadu_ps(k0, e->bias + col0);
+        if (nv > 1) cb1 = _mm512_maskz_loadu_ps(k1, e->bias + col0 + 16);
+        if (e->act == FK__ACT_PRELU) {
+            cs0 = _mm512_maskz_loadu_ps(k0, e->slope + col0);
+            if (nv > 1) cs1 = _mm512_maskz_loadu_ps(k1, e->slope + col0 + 16);
+        }
+    }
+#pragma GCC unroll 12
+    for (int m = 0; m < mr; m++) {
+        __m512 vb0 = cb0, vb1 = cb1, vs0 = cs0, vs1 = cs1;
+        if (e->per_row) {
+            vb0 = vb1 = _mm512_set1_ps(e->bias[row0 + m]);
+            if (e->act == FK__ACT_PRELU) vs0 = vs1 = _mm512_set1_ps(e->slope[row0 + m]);
+        }
+        __m512 v0 = fk__act_vec(e, _mm512_add_ps(acc0[m], vb0), vs0);
+        _mm512_mask_storeu_ps(c + m * ldc, k0, v0);
+        if (nv > 1) {
+            __m512 v1 = fk__act_vec(e, _mm512_add_ps(acc1[m], vb1), vs1);
+            _mm512_mask_storeu_ps(c + m * ldc + 16, k1, v1);
+        }
+    }
+    if (e->act == FK__ACT_SIGMOID || e->act == FK__ACT_TANH)
+        for (int m = 0; m < mr; m++)
+            for (int j = 0; j < ncols; j++)
+                c[m * ldc + j] = fk__act_scalar(e, e->per_row ? row0 + m : col0 + j, c[m * ldc + j]);
+}
+
+typedef void (*ukr_fn)(int K, const float *a, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                       __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0, int ncols);
+
+#define UKR_DEF(mr, nv)                                                                                       \
+    static FK_AVX512 void ukr_##mr##_##nv(int K, const float *a, const float *b, ptrdiff_t ldb, float *c,     \
+                                          ptrdiff_t ldc, __mmask16 k0, __mmask16 k1, const fk__epilogue *e,   \
+                                          int row0, int col0, int ncols) {                                    \
+        ukr(mr, nv, K, a, b, ldb, c, ldc, k0, k1, e, row0, col0, ncols);                                      \
+    }
+#define UKR_ROW(mr) UKR_DEF(mr, 1) UKR_DEF(mr, 2)
+UKR_ROW(1) UKR_ROW(2) UKR_ROW(3) UKR_ROW(4) UKR_ROW(5) UKR_ROW(6)
+UKR_ROW(7) UKR_ROW(8) UKR_ROW(9) UKR_ROW(10) UKR_ROW(11) UKR_ROW(12)
+#define UKR_PAIR(mr) {ukr_##mr##_1, ukr_##mr##_2}
+static const ukr_fn ukr_table[MR][2] = {UKR_PAIR(1), UKR_PAIR(2), UKR_PAIR(3), UKR_PAIR(4),
+                                        UKR_PAIR(5), UKR_PAIR(6), UKR_PAIR(7), UKR_PAIR(8),
+                                        UKR_PAIR(9), UKR_PAIR(10), UKR_PAIR(11), UKR_PAIR(12)};
+
+typedef struct gemm_job {
+    const fk__gemm_args *ga;
+    int nmb, tiles, chunks;
+} gemm_job;
+
+/* Plain B whose rows are far apart (NCHW activations: one row per channel, a page or more apart) is copied
+ * into a contiguous K x NR panel once per column block, so the M tiles that reuse it stream it from L1
+ * instead of touching K pages each. Above PACK_B_MAX_K the panel would not fit the stack buffer and B is
+ * read in place. */
+#define PACK_B_MAX_K 512
+
+static FK_AVX512 void pack_b_panel(float *restrict d, const float *restrict b, ptrdiff_t ldb, int K, int nc) {
+    __mmask16 k0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
+    __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
+    for (int k = 0; k < K; k++, b += ldb, d += NR) {
+        _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(k0, b));
+        _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(k1, b + 16));
+    }
+}
+
+static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t1) {
+    float bbuf[PACK_B_MAX_K * NR] __attribute__((aligned(64)));
+    int packed_nb = -1;
+    int pack = !ga->bpanel && ga->ldb > 4 * NR && ga->K <= PACK_B_MAX_K && nmb > 1;
+    for (int t = t0; t < t1; t++) {
+        int nb = t / nmb, mb = t % nmb;
+        int row0 = mb * MR, col0 = nb * NR;
+        int mr = ga->M - row0 < MR ? ga->M - row0 : MR;
+        int nc = ga->N - col0 < NR ? ga->N - col0 : NR;
+        __mmask16 k0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
+        __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
+        const float *b;
+        ptrdiff_t ldb = ga->ldb;
+        if (ga->bpanel) {
+            b = ga->b + nb * ga->bpanel;
+        } else if (pack) {
+            if (packed_nb != nb) pack_b_panel(bbuf, ga->b + col0, ga->ldb, ga->K, nc);
+            packed_nb = nb;
+            b = bbuf;
+            ldb = NR;
+        } else {
+            b = ga->b + col0;
+        }
+        ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, b, ldb,
+                                   ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc);
+    }
+}
+
+static void gemm_task(void *arg, int i) {
+    const gemm_job *j = arg;
+    gemm_tiles(j->ga, j->nmb, (int)((long)j->tiles * i / j->chunks), (int)((long)j->tiles * (i + 1) / j->chunks));
+}
+
+void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads) {
+    if (ga->M <= 0 || ga->N <= 0) return;
+    int nmb = (ga->M + MR - 1) / MR, nnb = (ga->N + NR - 1) / NR;
+    int tiles = nmb * nnb;
+    if (threads <= 1 || !pool || tiles < 2) {
+        gemm_tiles(ga, nmb, 0, tiles);
+        return;
+    }
+    gemm_job j = {ga, nmb, tiles, tiles < threads ? tiles : threads};
+    fk__pool_for(pool, threads, j.chunks, gemm_task, &j);
+}
+
+#else
+
+void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads) {
+    (void)ga;
+    (void)pool;
+    (void)threads;
+}
+
+#endif
