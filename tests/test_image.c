@@ -835,7 +835,10 @@ static void check_no_bad_success(const uint8_t *b, size_t n, const char *what, i
     FK_CHECK_INT(bad_code, 0);
 }
 
-static void fuzz_flips(const uint8_t *b, size_t n, int rounds, const char *what) {
+static void png_fix_crcs(uint8_t *b, size_t n);
+
+/* FIXUP (may be NULL) repairs checksums after the flips so that the damage reaches the decoder proper. */
+static void fuzz_flips_fix(const uint8_t *b, size_t n, int rounds, const char *what, void (*fixup)(uint8_t *, size_t)) {
     uint8_t *c = malloc(n);
     char err[256];
     int ok = 0, fail = 0, insane = 0;
@@ -847,6 +850,7 @@ static void fuzz_flips(const uint8_t *b, size_t n, int rounds, const char *what)
             if (rnd() % 2) c[at] ^= (uint8_t)(1u << (rnd() % 8));
             else c[at] = (uint8_t)rnd();
         }
+        if (fixup) fixup(c, n);
         fk_image_t *img = NULL;
         err[0] = 0;
         int rc = decode_bytes(c, n, &img, err);
@@ -868,6 +872,8 @@ static void fuzz_flips(const uint8_t *b, size_t n, int rounds, const char *what)
     FK_CHECK_INT(insane, 0);
     free(c);
 }
+
+static void fuzz_flips(const uint8_t *b, size_t n, int rounds, const char *what) { fuzz_flips_fix(b, n, rounds, what, NULL); }
 
 static void test_truncation_and_corruption(void) {
     size_t n, n2;
@@ -893,7 +899,30 @@ static void test_truncation_and_corruption(void) {
     fuzz_flips(j, n, 400, "baseline jpeg");
     fuzz_flips(pj, n2, 150, "progressive jpeg");
     fuzz_flips(png, pn, 300, "png");
+    fuzz_flips_fix(png, pn, 300, "png, CRCs repaired", png_fix_crcs);
     fk_free(png);
+    /* WebP (no checksums: every flip reaches libwebp) and BMP */
+    fk_image_t *small = NULL;
+    FK_CHECK_INT(decode_bytes(j, n, &small, err), FK_OK);
+    uint8_t *wl = NULL, *wy = NULL;
+    size_t wln = small ? WebPEncodeLosslessRGB(small->rgb, small->width, small->height, small->stride, &wl) : 0;
+    size_t wyn = small ? WebPEncodeRGB(small->rgb, small->width, small->height, small->stride, 80, &wy) : 0;
+    FK_CHECK(wln > 0 && wyn > 0);
+    if (wln && wyn) {
+        check_no_bad_success(wl, wln, "webp lossless", 1);
+        check_no_bad_success(wy, wyn, "webp lossy", 1);
+        fuzz_flips(wl, wln, 200, "webp lossless");
+        fuzz_flips(wy, wyn, 200, "webp lossy");
+    }
+    WebPFree(wl);
+    WebPFree(wy);
+    size_t bn;
+    fk_image_t *pal = pattern(33, 9);
+    uint8_t *bmp = make_bmp(pal, 8, 0, 0, &bn);
+    fuzz_flips(bmp, bn, 300, "bmp 8-bit");
+    free(bmp);
+    fk_image_free(pal);
+    fk_image_free(small);
     FK_CHECK_INT(fk_mem_in_use(), base);
     /* garbage and odd inputs */
     FK_CHECK_INT(decode_bytes("", 0, &img, err), FK_EFORMAT);
@@ -926,6 +955,18 @@ static size_t png_chunk(uint8_t *c, const char *type, const uint8_t *data, uint3
     uint32_t crc = crc32_of(c + 4, 4 + (size_t)len);
     for (int i = 0; i < 4; i++) c[8 + len + i] = (uint8_t)(crc >> (24 - 8 * i));
     return 12 + (size_t)len;
+}
+
+/* Recomputes every chunk's CRC (chunks whose length runs past the end are left alone). */
+static void png_fix_crcs(uint8_t *b, size_t n) {
+    size_t at = 8;
+    while (at + 12 <= n) {
+        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (len > n - at - 12) break;
+        uint32_t crc = crc32_of(b + at + 4, 4 + (size_t)len);
+        for (int i = 0; i < 4; i++) b[at + 8 + len + i] = (uint8_t)(crc >> (24 - 8 * i));
+        at += 12 + (size_t)len;
+    }
 }
 
 /* PNG with an IHDR claiming W x H, one tiny IDAT and IEND: a header that promises far more than it has. */
