@@ -1457,6 +1457,12 @@ static void test_warp(void) {
     float sing[6] = {1, 2, 0, 2, 4, 0};
     FK_CHECK_INT(fk_affine_invert(sing, inv), FK_EINVAL);
     FK_CHECK_INT(fk_image_warp_affine(p, sing, fill, d), FK_EINVAL);
+    /* degenerate and extreme matrices: an error or fill, never undefined behaviour */
+    float tiny[6] = {1e-20f, 0, 0, 0, 1e-20f, 0}, huge[6] = {1e30f, 0, 0, 0, 1e30f, 0};
+    FK_CHECK_INT(fk_image_warp_affine(p, tiny, fill, d), FK_EINVAL);
+    FK_CHECK_INT(fk_image_warp_affine(p, huge, fill, d), FK_OK);
+    float nan6[6] = {1, 0, NAN, 0, 1, 0};
+    FK_CHECK_INT(fk_image_warp_affine(p, nan6, fill, d), FK_EINVAL);
     /* a far-away warp only fills; extreme coordinates do not overflow */
     float far[6] = {1, 0, 1e9f, 0, 1, -1e9f};
     FK_CHECK_INT(fk_image_warp_affine(p, far, fill, d), FK_OK);

@@ -367,12 +367,16 @@ int fk_affine_invert(const float m[6], float inv[6]) {
     double det = a * e - b * d;
     if (!isfinite(det) || fabs(det) < 1e-12) return FK_EINVAL;
     double ia = e / det, ib = -b / det, id = -d / det, ie = a / det;
+    double ic = -(ia * c + ib * f), jf = -(id * c + ie * f);
+    const double v[6] = {ia, ib, ic, id, ie, jf};
+    for (int i = 0; i < 6; i++) /* converting a double beyond float's range would be undefined */
+        if (!(fabs(v[i]) < 3e38)) return FK_EINVAL;
     inv[0] = (float)ia;
     inv[1] = (float)ib;
-    inv[2] = (float)(-(ia * c + ib * f));
+    inv[2] = (float)ic;
     inv[3] = (float)id;
     inv[4] = (float)ie;
-    inv[5] = (float)(-(id * c + ie * f));
+    inv[5] = (float)jf;
     return FK_OK;
 }
 
