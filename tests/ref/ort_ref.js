@@ -9,8 +9,8 @@
 // grey for 1-channel inputs, (v - 127.5) / 128) or uniform random in [-1, 1) from SEED (default 1).
 // --size overrides the first input's H and W (NCHW). ORT refuses sizes other than the declared ones, so
 // the model is then re-encoded with those dims, output shapes and value_info dropped (a few lines of protobuf
-// wire-format editing below); --outputs limits the run to some outputs (e.g. those that do not depend on
-// constants baked for the exported size). Writes OUTDIR/in_<name>.npy for every input,
+// wire-format editing below); --outputs runs only up to the named tensors (graph outputs or intermediate
+// ones; the rest of the graph is pruned, e.g. a branch that depends on constants baked for the exported size). Writes OUTDIR/in_<name>.npy for every input,
 // OUTDIR/<name>.npy for every output ('/' and ':' in names become '_') and OUTDIR/outputs.txt (one name a line).
 'use strict';
 const fs = require('fs');
@@ -98,11 +98,19 @@ function pruneModel(bytes, only) {
   return editMessage(bytes, (f) => {
     if (f.field !== 7) return undefined;
     let k = 0;
-    return lenField(7, editMessage(f.val, (g) => {
+    const declared = new Set();
+    const graphOut = editMessage(f.val, (g) => {
       if (g.field === 1) return keep.has(k++) ? undefined : null;
-      if (g.field === 12) return only.includes(strs(g.val, 1)[0]) ? undefined : null;
+      if (g.field === 12) {
+        const name = strs(g.val, 1)[0];
+        if (!only.includes(name)) return null;
+        declared.add(name);
+      }
       return undefined;
-    }));
+    });
+    // intermediate tensors asked for become graph outputs (name only: ORT infers the type)
+    const extra = only.filter((n) => !declared.has(n)).map((n) => lenField(12, lenField(1, Buffer.from(n))));
+    return lenField(7, Buffer.concat([graphOut, ...extra]));
   });
 }
 
@@ -192,10 +200,11 @@ async function main() {
   ort.env.logLevel = 'error';
   const opts = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3 };
   let sess = await ort.InferenceSession.create(model, opts);
-  if (size) {
+  if (size || only) {
     const first = sess.inputNames[0];
     await sess.release();
-    let bytes = resizeModel(fs.readFileSync(model), first, size);
+    let bytes = fs.readFileSync(model);
+    if (size) bytes = resizeModel(bytes, first, size);
     if (only) bytes = pruneModel(bytes, only);
     sess = await ort.InferenceSession.create(bytes, opts);
   }
