@@ -924,6 +924,35 @@ static void test_truncation_and_corruption(void) {
     fk_image_free(pal);
     fk_image_free(small);
     FK_CHECK_INT(fk_mem_in_use(), base);
+    /* extraneous bytes: before EOI (camera padding) they are harmless, before the scan they are not */
+    {
+        uint8_t *g = malloc(n + 5);
+        fk_image_t *orig = NULL, *pad = NULL;
+        FK_CHECK_INT(decode_bytes(j, n, &orig, err), FK_OK);
+        FK_CHECK(j[n - 2] == 0xFF && j[n - 1] == 0xD9);
+        memcpy(g, j, n - 2);
+        memcpy(g + n - 2, "abcde", 5);
+        memcpy(g + n + 3, "\xFF\xD9", 2);
+        FK_CHECK_INT(decode_bytes(g, n + 5, &pad, err), FK_OK);
+        FK_CHECK_INT(max_diff(pad, orig), 0);
+        fk_image_free(pad);
+        pad = NULL;
+        size_t sos = 0;
+        for (size_t i = 2; i + 1 < n; i++)
+            if (j[i] == 0xFF && j[i + 1] == 0xDA) {
+                sos = i;
+                break;
+            }
+        FK_CHECK(sos > 0);
+        memcpy(g, j, sos);
+        memcpy(g + sos, "abcde", 5);
+        memcpy(g + sos + 5, j + sos, n - sos);
+        err[0] = 0;
+        FK_CHECK_INT(decode_bytes(g, n + 5, &pad, err), FK_EFORMAT);
+        FK_CHECK(strstr(err, "extraneous") != NULL);
+        fk_image_free(orig);
+        free(g);
+    }
     /* garbage and odd inputs */
     FK_CHECK_INT(decode_bytes("", 0, &img, err), FK_EFORMAT);
     FK_CHECK_INT(decode_bytes("GIF89a\1\0\1\0", 10, &img, err), FK_EFORMAT);

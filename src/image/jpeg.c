@@ -59,6 +59,15 @@ static void on_emit_message(j_common_ptr c, int level) {
     case JWRN_BOGUS_ICC:
         c->err->num_warnings++;
         return;
+    case JWRN_EXTRANEOUS_DATA:
+        /* padding some cameras leave between the last scan and EOI is harmless: every scan ended at its
+         * marker. Anywhere else it means the entropy data ran into garbage. */
+        if (c->err->msg_parm.i[1] == JPEG_EOI) {
+            c->err->num_warnings++;
+            return;
+        }
+        c->err->error_exit(c);
+        return;
     default:
         c->err->error_exit(c);
     }
