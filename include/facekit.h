@@ -173,8 +173,9 @@ typedef enum fk_image_format {
 /* Decoding options. All-zero (or passing NULL) means the defaults. */
 typedef struct fk_image_decode_options {
     size_t max_file_bytes; /* 0 = FK_IMAGE_DEFAULT_MAX_FILE_BYTES; more input bytes -> FK_ELIMIT */
-    uint64_t max_pixels;   /* 0 = FK_IMAGE_DEFAULT_MAX_PIXELS; width*height read from the file header is
-                              checked BEFORE any pixel memory is allocated -> FK_ELIMIT */
+    uint64_t max_pixels;   /* 0 = FK_IMAGE_DEFAULT_MAX_PIXELS; width*height read from the file header (the
+                              stored size, before any DCT scaling) is checked BEFORE any pixel memory is
+                              allocated -> FK_ELIMIT */
     int max_side;          /* JPEG only; 0 = none. A hint that the caller will shrink the picture until its
                               longer side is <= max_side anyway: the decoder then uses libjpeg's DCT scaling
                               (1/2, 1/4 or 1/8, the smallest that keeps the longer side >= max_side). The
@@ -214,7 +215,8 @@ FK_API int fk_image_probe(const void *bytes, size_t n, fk_image_info_t *info, ch
  * errors here); limits exceeded are FK_ELIMIT; FK_ENOMEM. */
 FK_API int fk_image_decode(const void *bytes, size_t n, const fk_image_decode_options_t *opt,
                            fk_image_t **out, char *err, size_t errsize);
-/* Same from a file (FK_EIO when it cannot be read; the size limit is checked before reading). */
+/* Same from a file: FK_ENOTFOUND when it does not exist, FK_EIO when it cannot be read; the size limit is
+ * checked against the file's size before reading it. ERR starts with the path. */
 FK_API int fk_image_load(const char *path, const fk_image_decode_options_t *opt, fk_image_t **out,
                          char *err, size_t errsize);
 
