@@ -464,7 +464,8 @@ typedef struct fk_engine_info {
     unsigned models;          /* FK_ENGINE_* bits actually opened */
     const char *model_id;     /* template model id: "fr_feature:<first 16 hex of the file's SHA-256>" */
     int dim;                  /* template dimension (512) */
-    int calibrated;           /* 1 when the manifest's compare calibration was loaded */
+    int calibrated;           /* 1 when the manifest's compare calibration was loaded; 0: score is
+                                 (cosine + 1) / 2 and the threshold 0.7 */
     double calib_a, calib_b;  /* score = 1 / (1 + exp(-(a * cosine + b))) */
     double threshold;         /* default compare threshold on that score (FAR 1e-3 on LFW DevTrain) */
     double liveness_threshold;/* default liveness threshold (live when score >= threshold) */
@@ -502,7 +503,7 @@ typedef struct fk_face {
 
 /* Detection options. fk_detect_options_default() fills the defaults; NULL means the defaults. */
 typedef struct fk_detect_options {
-    float score_threshold; /* keep candidates with score >= this (default 0.7) */
+    float score_threshold; /* keep candidates with score >= this (default 0.9) */
     float nms_iou;         /* suppress a box overlapping a better one by IoU > this (default 0.4) */
     float min_face;        /* drop faces whose box side is below this many image pixels (default 0) */
     int width, height;     /* detector working size; 0 = automatic: longer side 320 at the image's aspect
@@ -526,9 +527,10 @@ FK_API const float *fk_face_template_112(void);
  * the N points SRC onto DST (x, y pairs), as a row-major 2x3 matrix M (dst = M * [src; 1]). FK_EINVAL for
  * N < 2 or degenerate points. Thread-safe. */
 FK_API int fk_similarity_estimate(const float *src, const float *dst, int n, float m[6]);
-/* Warps IMG so that FACE's five landmarks land on the 112x112 template: OUT must be a caller-sized image
- * (usually 112x112; other sizes scale the template) — fk_image_warp_affine with edge-replicating border.
- * M_OUT (may be NULL) receives the image->crop matrix. Needs face->has_landmarks. Thread-safe. */
+/* Warps IMG so that FACE's five landmarks land on the 112x112 template: OUT must be a caller-sized square
+ * image (usually 112x112; other sizes scale the template) — fk_image_warp_affine, black outside the image
+ * as in ArcFace's own alignment. M_OUT (may be NULL) receives the image->crop matrix in warp (pixel-centre)
+ * coordinates. FK_EINVAL without face->has_landmarks. Thread-safe. */
 FK_API int fk_face_align(const fk_image_t *img, const fk_face_t *face, fk_image_t *out, float m_out[6]);
 
 /* ---- templates ---- */

@@ -11,6 +11,13 @@ typedef int (*fk_cli_fn)(int argc, char **argv);
 int fk_cli_version(int argc, char **argv);
 int fk_cli_models(int argc, char **argv);
 int fk_cli_nn(int argc, char **argv); /* cmd_nn.c: nn info|run|bench */
+/* cmd_face.c: the face pipeline */
+int fk_cli_detect(int argc, char **argv);
+int fk_cli_analyze(int argc, char **argv);
+int fk_cli_embed(int argc, char **argv);
+int fk_cli_compare(int argc, char **argv);
+int fk_cli_bench(int argc, char **argv);     /* bench pipeline */
+int fk_cli_calibrate(int argc, char **argv); /* calibrate lfw */
 
 /* Directory holding models/<package>/ files: $FK_MODELS_DIR, else the source tree's models/. */
 const char *fk_cli_models_dir(void);

@@ -22,6 +22,12 @@ static const struct {
     {"version", fk_cli_version, "print the library version"},
     {"models", fk_cli_models, "verify model files against models/models.lock"},
     {"nn", fk_cli_nn, "neural-network models: nn info|run|bench MODEL"},
+    {"detect", fk_cli_detect, "find faces: detect IMG [--draw out.jpg] [--size WxH] [--min-face PX]"},
+    {"analyze", fk_cli_analyze, "quality, liveness and attributes of each face: analyze IMG"},
+    {"embed", fk_cli_embed, "template of the largest face: embed IMG --out face.fkt [--flip]"},
+    {"compare", fk_cli_compare, "compare two faces: compare A B [--threshold T] (images or .fkt)"},
+    {"bench", fk_cli_bench, "stage timings: bench pipeline IMG [--threads N] [--runs N]"},
+    {"calibrate", fk_cli_calibrate, "fit the compare calibration: calibrate lfw --pairs P --root D --out M"},
 };
 
 const char *fk_cli_models_dir(void) {

@@ -1,0 +1,800 @@
+/*
+ * cmd_face.c — the face commands of `facekit`, thin front-ends over the face engine in facekit.h:
+ *   detect IMG [--draw out.jpg] [--min-face PX] [--threshold S] [--size WxH] [--multiscale]
+ *   analyze IMG                         quality, liveness and attributes of every face
+ *   embed IMG --out face.fkt [--flip]   template of the largest face
+ *   compare A B [--threshold T] [--flip] each an image or a .fkt
+ *   bench pipeline IMG [--threads N] [--runs N]   median ms of each stage
+ *   calibrate lfw --pairs P --root DIR --out manifest.json [--threads N]
+ * JSON on stdout; errors on stderr with exit 1 (2 for usage errors).
+ */
+#include "cli.h"
+#include "facekit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- shared helpers ---- */
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || end == s || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || end == s || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* NaN/inf are not JSON: null */
+static void json_num(FILE *f, const char *fmt, double v) {
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fputs("null", f);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int open_engine(const char *cmd, unsigned models, int threads, fk_engine_t **e) {
+    fk_engine_options_t o;
+    memset(&o, 0, sizeof o);
+    o.models_dir = fk_cli_models_dir();
+    o.models = models;
+    o.threads = threads;
+    const char *mf = getenv("FK_MANIFEST");
+    if (mf && *mf) o.manifest = mf;
+    int rc = fk_engine_open(&o, e);
+    if (rc) {
+        fprintf(stderr, "facekit %s: cannot open the face engine: %s: %s\n", cmd, fk_status_str(rc),
+                fk_engine_errmsg(*e));
+        fk_engine_close(*e);
+        *e = NULL;
+    }
+    return rc;
+}
+
+/* An image as the pipeline wants it: decoded with DCT scaling when much larger than needed. *SCALE
+ * receives original/decoded so that results can be reported in the file's own pixels. */
+static int load_image(const char *cmd, const char *path, fk_image_t **img, double *scale, int *orig_w,
+                      int *orig_h) {
+    fk_image_decode_options_t d;
+    memset(&d, 0, sizeof d);
+    d.max_side = FK_FACE_DECODE_MAX_SIDE;
+    char err[256] = "";
+    int rc = fk_image_load(path, &d, img, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "facekit %s: %s: %s%s%s\n", cmd, path, fk_status_str(rc), err[0] ? ": " : "", err);
+        return rc;
+    }
+    /* the displayed size (after EXIF orientation) of the file, to map boxes back */
+    FILE *f = fopen(path, "rb");
+    uint8_t head[1 << 16];
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    fk_image_info_t info;
+    if (n && fk_image_probe(head, n, &info, NULL, 0) == FK_OK && info.width >= (*img)->width) {
+        *orig_w = info.width;
+        *orig_h = info.height;
+        *scale = (double)info.width / (*img)->width;
+    } else {
+        *orig_w = (*img)->width;
+        *orig_h = (*img)->height;
+        *scale = 1.0;
+    }
+    return FK_OK;
+}
+
+static void print_point(FILE *f, fk_pointf_t p, double s) { fprintf(f, "[%.1f,%.1f]", p.x * s, p.y * s); }
+
+static void print_face_core(FILE *f, const fk_face_t *fc, double s, int lm68) {
+    fprintf(f, "\"box\":[%.1f,%.1f,%.1f,%.1f],\"score\":%.4f", fc->box[0] * s, fc->box[1] * s, fc->box[2] * s,
+            fc->box[3] * s, fc->score);
+    if (!fc->has_landmarks) return;
+    fprintf(f, ",\"landmarks\":[");
+    for (int k = 0; k < 5; k++) {
+        if (k) fputc(',', f);
+        print_point(f, fc->landmarks[k], s);
+    }
+    fputc(']', f);
+    if (lm68) {
+        fprintf(f, ",\"landmarks68\":[");
+        for (int k = 0; k < 68; k++) {
+            if (k) fputc(',', f);
+            print_point(f, fc->landmarks68[k], s);
+        }
+        fputc(']', f);
+    }
+}
+
+/* ---- detect ---- */
+
+static int usage_detect(void) {
+    fprintf(stderr, "usage: facekit detect IMG [--draw out.jpg] [--min-face PX] [--threshold S] [--size WxH]\n"
+                    "                      [--multiscale] [--no-landmarks68]\n");
+    return 2;
+}
+
+int fk_cli_detect(int argc, char **argv) {
+    const char *path = NULL, *draw = NULL;
+    fk_detect_options_t o;
+    fk_detect_options_default(&o);
+    double min_face = 0, thr = o.score_threshold;
+    int lm68 = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--draw") && i + 1 < argc) draw = argv[++i];
+        else if (!strcmp(argv[i], "--min-face") && i + 1 < argc) {
+            if (parse_double(argv[++i], 0, 1e5, &min_face)) return usage_detect();
+        } else if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
+            if (parse_double(argv[++i], 0, 1, &thr)) return usage_detect();
+        } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            char c;
+            if (sscanf(argv[++i], "%dx%d%c", &o.width, &o.height, &c) != 2 || o.width < 32 || o.height < 32 ||
+                o.width > 4096 || o.height > 4096)
+                return usage_detect();
+        } else if (!strcmp(argv[i], "--multiscale")) o.flags |= FK_DETECT_MULTISCALE;
+        else if (!strcmp(argv[i], "--no-landmarks68")) lm68 = 0;
+        else if (argv[i][0] != '-' && !path) path = argv[i];
+        else return usage_detect();
+    }
+    if (!path) return usage_detect();
+    o.score_threshold = (float)thr;
+    fk_engine_t *e;
+    if (open_engine("detect", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK, 1, &e)) return 1;
+    fk_image_t *img = NULL;
+    fk_ctx_t *c = NULL;
+    fk_face_t *faces = NULL;
+    size_t n = 0;
+    double s = 1;
+    int ow, oh, ret = 1;
+    if (load_image("detect", path, &img, &s, &ow, &oh)) goto done;
+    o.min_face = (float)(min_face / s);
+    int rc = fk_ctx_create(e, &c);
+    if (!rc) rc = fk_detect(c, img, &o, &faces, &n);
+    if (rc) {
+        fprintf(stderr, "facekit detect: %s: %s\n", fk_status_str(rc), c ? fk_ctx_errmsg(c) : "");
+        goto done;
+    }
+    printf("{\"width\":%d,\"height\":%d,\"faces\":[", ow, oh);
+    for (size_t i = 0; i < n; i++) {
+        printf("%s{", i ? "," : "");
+        print_face_core(stdout, &faces[i], s, lm68);
+        putchar('}');
+    }
+    printf("]}\n");
+    if (draw) {
+        static const uint8_t green[3] = {0, 255, 0}, red[3] = {255, 0, 0};
+        for (size_t i = 0; i < n; i++) {
+            const fk_face_t *f = &faces[i];
+            int t = img->width > 800 ? 3 : 2;
+            fk_image_draw_rect(img, (int)lrintf(f->box[0]), (int)lrintf(f->box[1]), (int)lrintf(f->box[2]),
+                               (int)lrintf(f->box[3]), t, green);
+            for (int k = 0; k < 5 && f->has_landmarks; k++)
+                fk_image_draw_point(img, (int)f->landmarks[k].x, (int)f->landmarks[k].y, t, red);
+        }
+        char err[256] = "";
+        rc = fk_image_save(img, draw, 90, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "facekit detect: cannot write %s: %s %s\n", draw, fk_status_str(rc), err);
+            goto done;
+        }
+    }
+    ret = 0;
+done:
+    fk_free(faces);
+    fk_ctx_destroy(c);
+    fk_image_free(img);
+    fk_engine_close(e);
+    return ret;
+}
+
+/* ---- analyze ---- */
+
+int fk_cli_analyze(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] != '-' && !path) path = argv[i];
+        else {
+            fprintf(stderr, "usage: facekit analyze IMG\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: facekit analyze IMG\n");
+        return 2;
+    }
+    fk_engine_t *e;
+    if (open_engine("analyze", FK_ENGINE_ALL, 1, &e)) return 1;
+    fk_image_t *img = NULL;
+    fk_ctx_t *c = NULL;
+    fk_face_t *faces = NULL;
+    size_t n = 0;
+    double s = 1;
+    int ow, oh, ret = 1;
+    if (load_image("analyze", path, &img, &s, &ow, &oh)) goto done;
+    int rc = fk_ctx_create(e, &c);
+    if (!rc) rc = fk_detect(c, img, NULL, &faces, &n);
+    if (rc) {
+        fprintf(stderr, "facekit analyze: %s: %s\n", fk_status_str(rc), c ? fk_ctx_errmsg(c) : "");
+        goto done;
+    }
+    printf("{\"width\":%d,\"height\":%d,\"faces\":[", ow, oh);
+    for (size_t i = 0; i < n; i++) {
+        fk_quality_t q;
+        fk_liveness_t l;
+        fk_attributes_t a;
+        fk_quality_options_t qo;
+        fk_quality_options_default(&qo);
+        qo.min_face_size = (float)(qo.min_face_size / s); /* thresholds are in the file's pixels */
+        if ((rc = fk_quality(c, img, &faces[i], &qo, &q)) || (rc = fk_liveness(c, img, &faces[i], -1, &l)) ||
+            (rc = fk_attributes(c, img, &faces[i], &a))) {
+            printf("]}\n");
+            fprintf(stderr, "facekit analyze: %s: %s\n", fk_status_str(rc), fk_ctx_errmsg(c));
+            goto done;
+        }
+        printf("%s{", i ? "," : "");
+        print_face_core(stdout, &faces[i], s, 0);
+        printf(",\"quality\":{\"face_size\":%.1f,\"sharpness\":%.1f,\"brightness\":%.1f,\"contrast\":%.1f,",
+               q.face_size * s, q.sharpness, q.brightness, q.contrast);
+        printf("\"yaw\":");
+        json_num(stdout, "%.1f", q.yaw);
+        printf(",\"pitch\":");
+        json_num(stdout, "%.1f", q.pitch);
+        printf(",\"roll\":");
+        json_num(stdout, "%.1f", q.roll);
+        printf(",\"left_eye_open\":");
+        json_num(stdout, "%.3f", q.left_eye_open);
+        printf(",\"right_eye_open\":");
+        json_num(stdout, "%.3f", q.right_eye_open);
+        printf(",\"cut\":%.3f,\"pass\":%s,\"reasons\":[", q.cut, q.pass ? "true" : "false");
+        int first = 1;
+        for (unsigned bit = 1; bit && bit <= 0x8000u; bit <<= 1)
+            if ((q.reasons & bit) && fk_quality_reason_code(bit)) {
+                printf("%s\"%s\"", first ? "" : ",", fk_quality_reason_code(bit));
+                first = 0;
+            }
+        printf("]},\"liveness\":{\"score\":%.4f,\"threshold\":%.4f,\"live\":%s}", l.score, l.threshold,
+               l.live ? "true" : "false");
+        printf(",\"attributes\":{\"age\":");
+        json_num(stdout, "%.1f", a.age);
+        printf(",\"gender\":");
+        if (isnan(a.male)) printf("null");
+        else printf("\"%s\"", a.male > 0.5f ? "male" : "female");
+        printf(",\"male\":");
+        json_num(stdout, "%.3f", a.male);
+        printf(",\"expression\":");
+        if (fk_expression_name(a.expression)) printf("\"%s\"", fk_expression_name(a.expression));
+        else printf("null");
+        printf(",\"expression_score\":");
+        json_num(stdout, "%.3f", a.expression_score);
+        printf(",\"eyes_open\":");
+        if (isnan(a.left_eye_open)) printf("null");
+        else printf("[%s,%s]", a.left_eye_open >= 0.5f ? "true" : "false", a.right_eye_open >= 0.5f ? "true" : "false");
+        printf(",\"yaw\":");
+        json_num(stdout, "%.1f", a.yaw);
+        printf(",\"pitch\":");
+        json_num(stdout, "%.1f", a.pitch);
+        printf(",\"roll\":");
+        json_num(stdout, "%.1f", a.roll);
+        printf("}}");
+    }
+    printf("]}\n");
+    ret = 0;
+done:
+    fk_free(faces);
+    fk_ctx_destroy(c);
+    fk_image_free(img);
+    fk_engine_close(e);
+    return ret;
+}
+
+/* ---- embed / compare ---- */
+
+/* Template of an image's largest face, or of a .fkt file (recognised by its magic, not its name). */
+static int template_of(const char *cmd, fk_engine_t *e, fk_ctx_t *c, const char *path, unsigned flags,
+                       fk_template_t *t, fk_face_t *face, double *scale) {
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    if (!f) {
+        fprintf(stderr, "facekit %s: cannot open %s\n", cmd, path);
+        return FK_EIO;
+    }
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    if (got == 4 && !memcmp(magic, "FKT1", 4)) {
+        int rc = fk_template_load(path, t);
+        if (!rc) rc = fk_engine_check_template(e, t);
+        if (rc == FK_EMISMATCH) {
+            fk_engine_info_t inf;
+            fk_engine_info(e, &inf);
+            fprintf(stderr, "facekit %s: %s: %s: made by model %s, this engine uses %s\n", cmd, path,
+                    fk_status_str(rc), t->model_id, inf.model_id);
+        } else if (rc)
+            fprintf(stderr, "facekit %s: %s: %s\n", cmd, path, fk_status_str(rc));
+        if (face) face->score = -1;
+        return rc;
+    }
+    fk_image_t *img;
+    int ow, oh;
+    int rc = load_image(cmd, path, &img, scale, &ow, &oh);
+    if (rc) return rc;
+    rc = fk_embed_largest(c, img, flags, t, face);
+    if (rc) fprintf(stderr, "facekit %s: %s: %s: %s\n", cmd, path, fk_status_str(rc), fk_ctx_errmsg(c));
+    fk_image_free(img);
+    return rc;
+}
+
+int fk_cli_embed(int argc, char **argv) {
+    const char *path = NULL, *out = NULL;
+    unsigned flags = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--flip")) flags |= FK_EMBED_FLIP;
+        else if (argv[i][0] != '-' && !path) path = argv[i];
+        else path = NULL, i = argc;
+    }
+    if (!path || !out) {
+        fprintf(stderr, "usage: facekit embed IMG --out face.fkt [--flip]\n");
+        return 2;
+    }
+    fk_engine_t *e;
+    if (open_engine("embed", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, &e)) return 1;
+    fk_ctx_t *c = NULL;
+    int ret = 1;
+    if (fk_ctx_create(e, &c)) {
+        fprintf(stderr, "facekit embed: out of memory\n");
+        goto done;
+    }
+    fk_template_t t;
+    fk_face_t face;
+    double s = 1;
+    if (template_of("embed", e, c, path, flags, &t, &face, &s)) goto done;
+    int rc = fk_template_save(&t, out);
+    if (rc) {
+        fprintf(stderr, "facekit embed: cannot write %s: %s\n", out, fk_status_str(rc));
+        goto done;
+    }
+    printf("{\"out\":");
+    json_str(stdout, out);
+    printf(",\"model_id\":");
+    json_str(stdout, t.model_id);
+    printf(",\"dim\":%d,\"flip\":%s", t.dim, (t.flags & FK_EMBED_FLIP) ? "true" : "false");
+    if (face.score >= 0) {
+        printf(",\"face\":{");
+        print_face_core(stdout, &face, s, 0);
+        putchar('}');
+    }
+    printf("}\n");
+    ret = 0;
+done:
+    fk_ctx_destroy(c);
+    fk_engine_close(e);
+    return ret;
+}
+
+int fk_cli_compare(int argc, char **argv) {
+    const char *a = NULL, *b = NULL;
+    double thr = -1;
+    unsigned flags = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
+            if (parse_double(argv[++i], 0, 1, &thr)) a = b = NULL, i = argc;
+        } else if (!strcmp(argv[i], "--flip")) flags |= FK_EMBED_FLIP;
+        else if (argv[i][0] != '-' && !a) a = argv[i];
+        else if (argv[i][0] != '-' && !b) b = argv[i];
+        else a = b = NULL, i = argc;
+    }
+    if (!a || !b) {
+        fprintf(stderr, "usage: facekit compare A B [--threshold T] [--flip]   (A, B: images or .fkt files)\n");
+        return 2;
+    }
+    fk_engine_t *e;
+    if (open_engine("compare", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, &e)) return 1;
+    fk_ctx_t *c = NULL;
+    int ret = 1;
+    if (fk_ctx_create(e, &c)) {
+        fprintf(stderr, "facekit compare: out of memory\n");
+        goto done;
+    }
+    fk_template_t ta, tb;
+    double s;
+    if (template_of("compare", e, c, a, flags, &ta, NULL, &s) || template_of("compare", e, c, b, flags, &tb, NULL, &s))
+        goto done;
+    fk_match_t m;
+    int rc = fk_compare(e, &ta, &tb, thr, &m);
+    if (rc) {
+        fprintf(stderr, "facekit compare: %s\n", fk_status_str(rc));
+        goto done;
+    }
+    printf("{\"score\":%.6f,\"cosine\":%.6f,\"threshold\":%.6f,\"same\":%s}\n", m.score, m.cosine, m.threshold,
+           m.same ? "true" : "false");
+    ret = 0;
+done:
+    fk_ctx_destroy(c);
+    fk_engine_close(e);
+    return ret;
+}
+
+/* ---- bench pipeline ---- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int fk_cli_bench(int argc, char **argv) {
+    const char *path = NULL;
+    int threads = 1, runs = 20;
+    if (argc < 2 || strcmp(argv[1], "pipeline")) {
+        fprintf(stderr, "usage: facekit bench pipeline IMG [--threads N] [--runs N]\n");
+        return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (parse_int(argv[++i], 1, 64, &threads)) return 2;
+        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            if (parse_int(argv[++i], 1, 100000, &runs)) return 2;
+        } else if (argv[i][0] != '-' && !path) path = argv[i];
+        else return 2;
+    }
+    if (!path) return 2;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "facekit bench: cannot open %s\n", path);
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *bytes = len > 0 && len < (64L << 20) ? malloc((size_t)len) : NULL;
+    if (!bytes || fread(bytes, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        free(bytes);
+        fprintf(stderr, "facekit bench: cannot read %s\n", path);
+        return 1;
+    }
+    fclose(f);
+    fk_engine_t *e;
+    if (open_engine("bench", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE | FK_ENGINE_LIVENESS,
+                    threads, &e)) {
+        free(bytes);
+        return 1;
+    }
+    enum { DECODE, DETECT, LANDMARKS, ALIGN, EMBED, LIVENESS, TOTAL, NSTAGE };
+    static const char *const names[NSTAGE] = {"decode", "detect", "landmarks", "align", "embed", "liveness", "total"};
+    double *t[NSTAGE];
+    for (int k = 0; k < NSTAGE; k++) t[k] = calloc((size_t)runs, sizeof(double));
+    fk_ctx_t *c = NULL;
+    int ret = 1, warm = 3, w = 0, h = 0;
+    uint8_t pix[112 * 112 * 3];
+    fk_image_t aligned = {112, 112, 112 * 3, pix};
+    if (fk_ctx_create(e, &c)) goto done;
+    fk_image_decode_options_t d;
+    memset(&d, 0, sizeof d);
+    d.max_side = FK_FACE_DECODE_MAX_SIDE;
+    fk_detect_options_t dopt;
+    fk_detect_options_default(&dopt);
+    dopt.flags = FK_DETECT_NO_LANDMARKS;
+    for (int r = -warm; r < runs; r++) {
+        double st[NSTAGE];
+        double t0 = now_ms();
+        fk_image_t *img;
+        char err[256];
+        int rc = fk_image_decode(bytes, (size_t)len, &d, &img, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "facekit bench: %s: %s %s\n", path, fk_status_str(rc), err);
+            goto done;
+        }
+        double t1 = now_ms();
+        fk_face_t *faces;
+        size_t n;
+        rc = fk_detect(c, img, &dopt, &faces, &n);
+        double t2 = now_ms();
+        if (!rc && !n) rc = FK_ENOFACE;
+        if (rc) {
+            fprintf(stderr, "facekit bench: %s: %s %s\n", path, fk_status_str(rc), fk_ctx_errmsg(c));
+            fk_image_free(img);
+            goto done;
+        }
+        fk_face_t face = faces[0];
+        fk_free(faces);
+        rc = fk_face_landmarks(c, img, &face);
+        double t3 = now_ms();
+        if (!rc) rc = fk_face_align(img, &face, &aligned, NULL);
+        double t4 = now_ms();
+        fk_template_t tp;
+        if (!rc) rc = fk_embed_aligned(c, &aligned, 0, &tp);
+        double t5 = now_ms();
+        fk_liveness_t lv;
+        if (!rc) rc = fk_liveness(c, img, &face, -1, &lv);
+        double t6 = now_ms();
+        w = img->width;
+        h = img->height;
+        fk_image_free(img);
+        if (rc) {
+            fprintf(stderr, "facekit bench: %s: %s\n", fk_status_str(rc), fk_ctx_errmsg(c));
+            goto done;
+        }
+        st[DECODE] = t1 - t0;
+        st[DETECT] = t2 - t1;
+        st[LANDMARKS] = t3 - t2;
+        st[ALIGN] = t4 - t3;
+        st[EMBED] = t5 - t4;
+        st[LIVENESS] = t6 - t5;
+        st[TOTAL] = t6 - t0;
+        if (r >= 0)
+            for (int k = 0; k < NSTAGE; k++) t[k][r] = st[k];
+    }
+    printf("{\"image\":");
+    json_str(stdout, path);
+    printf(",\"width\":%d,\"height\":%d,\"threads\":%d,\"runs\":%d", w, h, threads, runs);
+    for (int k = 0; k < NSTAGE; k++) printf(",\"%s_ms\":%.3f", names[k], median(t[k], runs));
+    printf("}\n");
+    ret = 0;
+done:
+    for (int k = 0; k < NSTAGE; k++) free(t[k]);
+    free(bytes);
+    fk_ctx_destroy(c);
+    fk_engine_close(e);
+    return ret;
+}
+
+/* ---- calibrate lfw ---- */
+
+typedef struct {
+    char name1[128], name2[128];
+    int i1, i2, same, a, b; /* a, b: indices into the unique image list */
+} lfw_pair_t;
+
+typedef struct {
+    fk_engine_t *e;
+    char **paths;
+    fk_template_t *tpl;
+    int *ok;
+    int n, next, failed;
+    pthread_mutex_t lock;
+} embed_job_t;
+
+static void *embed_worker(void *arg) {
+    embed_job_t *j = arg;
+    fk_ctx_t *c = NULL;
+    if (fk_ctx_create(j->e, &c)) {
+        pthread_mutex_lock(&j->lock);
+        j->failed = 1;
+        pthread_mutex_unlock(&j->lock);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        int i = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->n) break;
+        fk_image_t *img;
+        char err[256];
+        int rc = fk_image_load(j->paths[i], NULL, &img, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "facekit calibrate: %s: %s %s\n", j->paths[i], fk_status_str(rc), err);
+            pthread_mutex_lock(&j->lock);
+            j->failed = 1;
+            pthread_mutex_unlock(&j->lock);
+            continue;
+        }
+        rc = fk_embed_largest(c, img, 0, &j->tpl[i], NULL);
+        j->ok[i] = rc == FK_OK;
+        if (rc && rc != FK_ENOFACE) {
+            fprintf(stderr, "facekit calibrate: %s: %s %s\n", j->paths[i], fk_status_str(rc), fk_ctx_errmsg(c));
+            pthread_mutex_lock(&j->lock);
+            j->failed = 1;
+            pthread_mutex_unlock(&j->lock);
+        }
+        fk_image_free(img);
+    }
+    fk_ctx_destroy(c);
+    return NULL;
+}
+
+static int find_or_add(char ***paths, int *n, int *cap, const char *p) {
+    for (int i = *n - 1; i >= 0; i--) /* pairs list images grouped by name: search from the end */
+        if (!strcmp((*paths)[i], p)) return i;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        char **np = realloc(*paths, (size_t)*cap * sizeof *np);
+        if (!np) return -1;
+        *paths = np;
+    }
+    (*paths)[*n] = strdup(p);
+    if (!(*paths)[*n]) return -1;
+    return (*n)++;
+}
+
+int fk_cli_calibrate(int argc, char **argv) {
+    const char *pairs_path = NULL, *root = NULL, *out = NULL;
+    int threads = 2;
+    double far = 1e-3;
+    if (argc < 2 || strcmp(argv[1], "lfw")) goto usage;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--pairs") && i + 1 < argc) pairs_path = argv[++i];
+        else if (!strcmp(argv[i], "--root") && i + 1 < argc) root = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (parse_int(argv[++i], 1, 64, &threads)) goto usage;
+        } else if (!strcmp(argv[i], "--far") && i + 1 < argc) {
+            if (parse_double(argv[++i], 1e-6, 0.5, &far)) goto usage;
+        } else goto usage;
+    }
+    if (!pairs_path || !root || !out) goto usage;
+
+    FILE *f = fopen(pairs_path, "r");
+    if (!f) {
+        fprintf(stderr, "facekit calibrate: cannot open %s\n", pairs_path);
+        return 1;
+    }
+    int npairs = 0;
+    char line[1024];
+    if (!fgets(line, sizeof line, f) || sscanf(line, "%d", &npairs) != 1 || npairs <= 0 || npairs > 1000000) {
+        fclose(f);
+        fprintf(stderr, "facekit calibrate: %s: bad header\n", pairs_path);
+        return 1;
+    }
+    lfw_pair_t *pairs = calloc((size_t)npairs * 2, sizeof *pairs);
+    char **paths = NULL;
+    int n = 0, np = 0, cap = 0, ret = 1;
+    fk_engine_t *e = NULL;
+    embed_job_t job;
+    memset(&job, 0, sizeof job);
+    while (pairs && np < 2 * npairs && fgets(line, sizeof line, f)) {
+        lfw_pair_t *p = &pairs[np];
+        if (sscanf(line, "%127s %d %127s %d", p->name1, &p->i1, p->name2, &p->i2) == 4) p->same = 0;
+        else if (sscanf(line, "%127s %d %d", p->name1, &p->i1, &p->i2) == 3) {
+            strcpy(p->name2, p->name1);
+            p->same = 1;
+        } else continue;
+        char buf[1200];
+        snprintf(buf, sizeof buf, "%s/%s/%s_%04d.jpg", root, p->name1, p->name1, p->i1);
+        p->a = find_or_add(&paths, &n, &cap, buf);
+        snprintf(buf, sizeof buf, "%s/%s/%s_%04d.jpg", root, p->name2, p->name2, p->i2);
+        p->b = find_or_add(&paths, &n, &cap, buf);
+        if (p->a < 0 || p->b < 0) break;
+        np++;
+    }
+    fclose(f);
+    if (!pairs || np == 0) {
+        fprintf(stderr, "facekit calibrate: %s: no pairs\n", pairs_path);
+        goto done;
+    }
+    if (open_engine("calibrate", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, &e)) goto done;
+    fk_engine_info_t info;
+    fk_engine_info(e, &info);
+    job.e = e;
+    job.paths = paths;
+    job.n = n;
+    job.tpl = calloc((size_t)n, sizeof *job.tpl);
+    job.ok = calloc((size_t)n, sizeof *job.ok);
+    pthread_mutex_init(&job.lock, NULL);
+    if (!job.tpl || !job.ok) goto done;
+    double t0 = now_ms();
+    pthread_t th[64];
+    for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, embed_worker, &job);
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    double t1 = now_ms();
+    if (job.failed) goto done;
+    double *cosv = calloc((size_t)np, sizeof *cosv), *score = calloc((size_t)np, sizeof *score);
+    double *fitx = calloc((size_t)np, sizeof *fitx);
+    int *same = calloc((size_t)np, sizeof *same), *fity = calloc((size_t)np, sizeof *fity);
+    int nofit = 0, nofaces = 0, nfit = 0;
+    for (int i = 0; i < np; i++) {
+        same[i] = pairs[i].same;
+        cosv[i] = NAN;
+        if (job.ok[pairs[i].a] && job.ok[pairs[i].b]) {
+            fk_match_t m;
+            if (fk_compare(e, &job.tpl[pairs[i].a], &job.tpl[pairs[i].b], -1, &m) == FK_OK) cosv[i] = m.cosine;
+        }
+        if (isnan(cosv[i])) nofit++;
+        else {
+            fitx[nfit] = cosv[i];
+            fity[nfit++] = same[i];
+        }
+    }
+    for (int i = 0; i < n; i++) nofaces += !job.ok[i];
+    double a, b, thr, tar, cthr, ctar, acc_best, thr_best;
+    if (fk_eval_fit_logistic(fitx, fity, (size_t)nfit, &a, &b)) {
+        fprintf(stderr, "facekit calibrate: logistic fit failed\n");
+        goto free_scores;
+    }
+    for (int i = 0; i < np; i++) score[i] = isnan(cosv[i]) ? NAN : 1 / (1 + exp(-(a * cosv[i] + b)));
+    fk_eval_threshold_at_far(score, same, (size_t)np, far, &thr, &tar);
+    fk_eval_threshold_at_far(cosv, same, (size_t)np, far, &cthr, &ctar);
+    fk_eval_best_threshold(cosv, same, (size_t)np, &thr_best, &acc_best);
+    double acc_thr = fk_eval_accuracy(score, same, (size_t)np, thr);
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    FILE *o = fopen(out, "w");
+    if (!o) {
+        fprintf(stderr, "facekit calibrate: cannot write %s\n", out);
+        goto free_scores;
+    }
+    char sha[65] = "";
+    char mpath[1200];
+    snprintf(mpath, sizeof mpath, "%s/faceplugin/fr_feature.onnx", fk_cli_models_dir());
+    fk_sha256_file(mpath, sha, NULL);
+    fprintf(o, "{\n  \"format\": \"facekit-model-manifest\",\n  \"version\": 1,\n");
+    fprintf(o, "  \"feature_model\": {\"file\": \"faceplugin/fr_feature.onnx\", \"sha256\": \"%s\", \"model_id\": ", sha);
+    json_str(o, info.model_id);
+    fprintf(o, "},\n  \"compare\": {\n");
+    fprintf(o, "    \"calibration\": \"logistic: score = 1 / (1 + exp(-(a * cosine + b)))\",\n");
+    fprintf(o, "    \"a\": %.9g,\n    \"b\": %.9g,\n    \"threshold\": %.9g,\n", a, b, thr);
+    fprintf(o, "    \"threshold_far\": %.9g,\n    \"cosine_threshold\": %.9g,\n", far, cthr);
+    fprintf(o, "    \"fitted\": {\n      \"command\": \"facekit calibrate lfw --pairs <data>/lfw-view1/pairsDevTrain.txt "
+               "--root <data>/lfw-view1/images --out models/manifest.json\",\n");
+    fprintf(o, "      \"date\": \"%s\",\n", date);
+    fprintf(o, "      \"data\": \"LFW View 1 %s (deep-funneled 250x250), largest detected face, no flip\",\n",
+            strrchr(pairs_path, '/') ? strrchr(pairs_path, '/') + 1 : pairs_path);
+    fprintf(o, "      \"pairs\": %d,\n      \"pairs_without_face\": %d,\n      \"images_without_face\": %d,\n", np,
+            nofit, nofaces);
+    fprintf(o, "      \"tar_at_threshold\": %.6f,\n      \"accuracy_at_threshold\": %.6f,\n", tar, acc_thr);
+    fprintf(o, "      \"best_accuracy\": %.6f,\n      \"best_accuracy_cosine_threshold\": %.6f\n    }\n  },\n", acc_best,
+            thr_best);
+    fprintf(o, "  \"liveness\": {\n    \"threshold\": %.4g,\n", info.liveness_threshold);
+    fprintf(o, "    \"note\": \"fr_liveness softmax class 0 (live); threshold chosen on data/antispoof samples, "
+               "see docs/accuracy.md\"\n  }\n}\n");
+    if (fclose(o)) {
+        fprintf(stderr, "facekit calibrate: cannot write %s\n", out);
+        goto free_scores;
+    }
+    printf("{\"pairs\":%d,\"images\":%d,\"images_without_face\":%d,\"a\":%.6f,\"b\":%.6f,\"threshold\":%.6f,"
+           "\"cosine_threshold\":%.6f,\"tar_at_far\":%.6f,\"far\":%g,\"accuracy_at_threshold\":%.6f,"
+           "\"best_accuracy\":%.6f,\"seconds\":%.1f,\"out\":",
+           np, n, nofaces, a, b, thr, cthr, tar, far, acc_thr, acc_best, (t1 - t0) / 1e3);
+    json_str(stdout, out);
+    printf("}\n");
+    ret = 0;
+free_scores:
+    free(cosv);
+    free(score);
+    free(fitx);
+    free(same);
+    free(fity);
+done:
+    if (job.tpl) pthread_mutex_destroy(&job.lock);
+    free(job.tpl);
+    free(job.ok);
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+    free(pairs);
+    fk_engine_close(e);
+    return ret;
+usage:
+    fprintf(stderr, "usage: facekit calibrate lfw --pairs pairsDevTrain.txt --root DIR --out models/manifest.json "
+                    "[--threads N] [--far F]\n");
+    return 2;
+}
