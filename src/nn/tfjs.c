@@ -279,51 +279,80 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
-/* Reads one manifest group's shards (paths, in order) into one buffer. */
-static int read_group(tf_loader *L, const char *dir, json_t *paths, unsigned char **out, size_t *len,
-                      size_t expect) {
+/* File name of shard I of a manifest group: a plain name beside model.json. */
+static int shard_path(tf_loader *L, const char *dir, json_t *paths, size_t i, char *file, size_t cap) {
+    const char *p = json_string_value(json_array_get(paths, i));
+    if (!p || !*p || p[0] == '/' || strstr(p, ".."))
+        return fail(L, FK_EFORMAT, "weight shard path %zu is not a file name beside the model", i);
+    if (snprintf(file, cap, "%s%s", dir, p) >= (int)cap) return fail(L, FK_EFORMAT, "weight shard path too long");
+    return FK_OK;
+}
+
+static int open_shard(tf_loader *L, const char *file, FILE **f, size_t *size) {
+    *f = fopen(file, "rb");
+    if (!*f) return fail(L, FK_EIO, "cannot open weight shard '%s': %s", file, strerror(errno));
+    long n = -1;
+    if (fseek(*f, 0, SEEK_END) == 0) n = ftell(*f);
+    if (n < 0 || n > TF_MAX_FILE || fseek(*f, 0, SEEK_SET) != 0) {
+        fclose(*f);
+        *f = NULL;
+        return fail(L, FK_EIO, "cannot read weight shard '%s' (not a regular file or too large)", file);
+    }
+    *size = (size_t)n;
+    return FK_OK;
+}
+
+/* Reads one manifest group's shards (paths, in order) into one buffer of EXPECT bytes. The shard sizes are
+ * checked against the manifest before anything is allocated, so a damaged manifest cannot ask for memory the
+ * files do not back. */
+static int read_group(tf_loader *L, const char *dir, json_t *paths, unsigned char **out, size_t expect) {
     *out = NULL;
-    *len = 0;
     if (!json_is_array(paths) || json_array_size(paths) == 0)
         return fail(L, FK_EFORMAT, "weightsManifest entry has no 'paths'");
+    char file[4096];
+    size_t total = 0, n_paths = json_array_size(paths);
+    for (size_t i = 0; i < n_paths; i++) {
+        FILE *f;
+        size_t n;
+        int rc = shard_path(L, dir, paths, i, file, sizeof file);
+        if (!rc) rc = open_shard(L, file, &f, &n);
+        if (rc) return rc;
+        fclose(f);
+        if (n > expect - total)
+            return fail(L, FK_EFORMAT, "weight shard '%s' is longer than the manifest says (%zu bytes in all)", file,
+                        expect);
+        total += n;
+        if (i + 1 == n_paths && total != expect)
+            return fail(L, FK_EFORMAT, "weight shard '%s' is short: the shards hold %zu bytes, the manifest needs %zu",
+                        file, total, expect);
+    }
     unsigned char *all = fk__malloc(expect ? expect : 1);
     if (!all) return fail(L, FK_ENOMEM, "out of memory for %zu weight bytes", expect);
     size_t at = 0;
-    char file[4096];
-    for (size_t i = 0; i < json_array_size(paths); i++) {
-        const char *p = json_string_value(json_array_get(paths, i));
-        if (!p || !*p || p[0] == '/' || strstr(p, "..")) {
-            fk__free(all);
-            return fail(L, FK_EFORMAT, "weight shard path %zu is not a file name beside the model", i);
-        }
-        if (snprintf(file, sizeof file, "%s%s", dir, p) >= (int)sizeof file) {
-            fk__free(all);
-            return fail(L, FK_EFORMAT, "weight shard path too long");
-        }
-        unsigned char *buf;
+    for (size_t i = 0; i < n_paths; i++) {
+        FILE *f;
         size_t n;
-        int rc = read_file(L, file, &buf, &n);
+        int rc = shard_path(L, dir, paths, i, file, sizeof file);
+        if (!rc) rc = open_shard(L, file, &f, &n);
+        if (!rc && n > expect - at) {
+            fclose(f);
+            rc = fail(L, FK_EIO, "weight shard '%s' changed while reading", file);
+        } else if (!rc) {
+            size_t got = fread(all + at, 1, n, f);
+            fclose(f);
+            if (got != n) rc = fail(L, FK_EIO, "cannot read weight shard '%s'", file);
+            at += n;
+        }
         if (rc) {
             fk__free(all);
             return rc;
         }
-        if (n > expect - at) {
-            fk__free(buf);
-            fk__free(all);
-            return fail(L, FK_EFORMAT, "weight shard '%s' is longer than the manifest says (%zu bytes expected in all)",
-                        file, expect);
-        }
-        memcpy(all + at, buf, n);
-        at += n;
-        fk__free(buf);
-        if (i + 1 == json_array_size(paths) && at != expect) {
-            fk__free(all);
-            return fail(L, FK_EFORMAT, "weight shard '%s' is short: the shards hold %zu bytes, the manifest needs %zu",
-                        file, at, expect);
-        }
+    }
+    if (at != expect) {
+        fk__free(all);
+        return fail(L, FK_EIO, "weight shards changed while reading");
     }
     *out = all;
-    *len = at;
     return FK_OK;
 }
 
@@ -421,8 +450,7 @@ static int load_weights(tf_loader *L, json_t *manifest) {
             total += (size_t)tw.numel * (size_t)tw.qbytes;
         }
         unsigned char *buf;
-        size_t len;
-        int rc = read_group(L, dir, json_object_get(grp, "paths"), &buf, &len, total);
+        int rc = read_group(L, dir, json_object_get(grp, "paths"), &buf, total);
         if (rc) return rc;
         size_t at = 0;
         for (size_t i = 0; i < json_array_size(ws) && !rc; i++) {
