@@ -2,7 +2,7 @@
  * test_nn_fast.c — the executor's fast kernels against the plain reference: every fast convolution path
  * (NCHW GEMM direct / im2col / grouped, NHWC GEMM, depthwise in both layouts) on random shapes, strides,
  * asymmetric pads, dilations, groups, batches and every fused activation, compared with a naive convolution
- * written here and, once ops_ref.c provides it, with fk__ref_kernel(FK__OP_CONV) (tolerance 1e-4 relative:
+ * written here (in double) and with the reference kernel fk__ref_kernel(FK__OP_CONV) (tolerance 1e-4 relative:
  * max |fast - ref| / max(1, |ref|)). Also: the thread pool (every index exactly once, 1 and 2 threads,
  * repeated loops, fewer threads than the pool has), FTZ/DAZ in the caller and in workers, and that results
  * do not depend on the thread count. Graph, nodes and run contexts are built by hand.
@@ -14,8 +14,6 @@
 #include <stdint.h>
 #include <xmmintrin.h>
 
-/* Weak: the reference kernels may be linked or not (the comparison with them runs when they are). */
-fk__kernel_fn fk__ref_kernel(int op) __attribute__((weak));
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void) {
@@ -161,15 +159,14 @@ static double run_conv_case(const conv_case *k, fk__pool *pool2, int expect_fast
         cx.pool = pool2;
         FK_CHECK_INT(fn(&cx, &n), FK_OK);
         FK_CHECK(memcmp(y1, y2, ny * 4) == 0); /* tiles never split a sum: thread count cannot matter */
-        if (fk__ref_kernel && fk__ref_kernel(FK__OP_CONV)) {
+        {
             float *y3 = malloc(ny * 4);
             data[3] = y3;
             cx.threads = 1;
             cx.pool = NULL;
-            if (fk__ref_kernel(FK__OP_CONV)(&cx, &n) == FK_OK) {
-                double e3 = max_rel_err(y1, y3, ny);
-                if (e3 > err) err = e3;
-            }
+            FK_CHECK_INT(fk__ref_kernel(FK__OP_CONV)(&cx, &n), FK_OK);
+            double e3 = max_rel_err(y1, y3, ny);
+            if (e3 > err) err = e3;
             free(y3);
         }
         fk__free(scratch);

@@ -48,6 +48,8 @@ static const float *const_f32(const fk__graph *g, int id) {
 
 #ifdef FK_HAVE_X86
 
+static inline __mmask16 mask_n(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
 /* ---- NCHW: im2col and GEMM ------------------------------------------------------------------------- */
 
 typedef struct conv_run {
@@ -60,30 +62,63 @@ typedef struct conv_run {
 } conv_run;
 
 /* im2col of input channel C (of the current group) straight into NR-wide B panels: element (k, p) goes to
- * col[(p / NR) * K * NR + k * NR + p % NR], so the GEMM streams each panel contiguously. */
+ * col[(p / NR) * K * NR + k * NR + p % NR], so the GEMM streams each panel contiguously. Each output row of
+ * each tap is a zero run, a (strided) copy of part of an input row, and a zero run; runs are written a
+ * vector at a time, split where they cross a panel. */
+static FK_AVX512 void panel_run(float *dk, size_t pstride, int pix, int len, const float *src, int s) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    while (len > 0) {
+        int j = pix % FK__GEMM_NR, take = FK__GEMM_NR - j;
+        if (take > 16) take = 16;
+        if (take > len) take = len;
+        __mmask16 m = mask_n(take);
+        float *d = dk + (size_t)(pix / FK__GEMM_NR) * pstride + j;
+        __m512 v;
+        if (!src) {
+            v = _mm512_setzero_ps();
+        } else if (s == 1) {
+            v = _mm512_maskz_loadu_ps(m, src);
+        } else if (s == 2) {
+            int nel = 2 * take - 1;
+            __m512 lo = _mm512_maskz_loadu_ps(mask_n(nel), src);
+            __m512 hi = nel > 16 ? _mm512_maskz_loadu_ps(mask_n(nel - 16), src + 16) : _mm512_setzero_ps();
+            v = _mm512_permutex2var_ps(lo, even, hi);
+        } else {
+            __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                             _mm512_set1_epi32(s));
+            v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src, 4);
+        }
+        _mm512_mask_storeu_ps(d, m, v);
+        if (src) src += (size_t)take * s;
+        pix += take;
+        len -= take;
+    }
+}
+
 static void im2col_nchw_rows(const conv_prep *p, const float *x, float *col, int c) {
-    int HWo = p->Ho * p->Wo;
     const float *xc = x + (size_t)c * p->H * p->W;
     size_t pstride = (size_t)p->K * FK__GEMM_NR;
-    (void)HWo;
+    int s = p->sw;
     for (int ky = 0; ky < p->kh; ky++)
         for (int kx = 0; kx < p->kw; kx++) {
             int k = (c * p->kh + ky) * p->kw + kx;
             float *dk = col + (size_t)k * FK__GEMM_NR;
             int off = kx * p->dw - p->pl;
-            float *dst = dk;
-            int j = 0;
+            /* output columns [oxa, oxb) read inside the row: 0 <= ox*s + off < W */
+            int oxa = off < 0 ? (-off + s - 1) / s : 0;
+            int oxb = p->W - off > 0 ? (p->W - off + s - 1) / s : 0;
+            if (oxb > p->Wo) oxb = p->Wo;
+            if (oxa > oxb) oxa = oxb;
             for (int oy = 0; oy < p->Ho; oy++) {
-                int iy = oy * p->sh - p->pt + ky * p->dh;
-                const float *xr = iy >= 0 && iy < p->H ? xc + (size_t)iy * p->W : NULL;
-                for (int ox = 0; ox < p->Wo; ox++) {
-                    int ix = ox * p->sw + off;
-                    dst[j] = xr && ix >= 0 && ix < p->W ? xr[ix] : 0.0f;
-                    if (++j == FK__GEMM_NR) {
-                        j = 0;
-                        dst += pstride;
-                    }
+                int iy = oy * p->sh - p->pt + ky * p->dh, pix = oy * p->Wo;
+                if (iy < 0 || iy >= p->H) {
+                    panel_run(dk, pstride, pix, p->Wo, NULL, s);
+                    continue;
                 }
+                const float *xr = xc + (size_t)iy * p->W;
+                if (oxa > 0) panel_run(dk, pstride, pix, oxa, NULL, s);
+                if (oxb > oxa) panel_run(dk, pstride, pix + oxa, oxb - oxa, xr + oxa * s + off, s);
+                if (oxb < p->Wo) panel_run(dk, pstride, pix + oxb, p->Wo - oxb, NULL, s);
             }
         }
 }
@@ -163,7 +198,6 @@ static void conv_nhwc_gemm(const fk__run_ctx *cx, const conv_prep *p, const floa
 
 /* ---- depthwise ----------------------------------------------------------------------------------------- */
 
-static inline __mmask16 mask_n(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 /* NCHW depthwise. Each channel is first copied into a zero-padded plane in scratch (Hp x Wp, with slack
  * right and below so whole vectors may be read past the last output): after that no tap needs a bounds

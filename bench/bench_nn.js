@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+/*
+ * bench_nn.js — facekit's executor against ONNX Runtime, model by model, 1 thread (the `make bench-nn` target).
+ *
+ *   node bench/bench_nn.js --facekit build/facekit --flush build/bench/fk_flush_model [--rounds 7] [--runs 20]
+ *                          [--threads 1] [--models fr_detect,fr_feature] [--markdown]
+ *
+ * For every faceplugin model: ORT (onnxruntime-node from tests/ref/node_modules, graph optimisation 'all',
+ * intra/inter-op threads = --threads, sequential) gets a copy of the model whose weights |w| < 1e-10 were set to
+ * zero by fk_flush_model (facekit runs with FTZ/DAZ, so both start from flushed math). Both get the same input:
+ * the LCG `facekit nn bench` fills its inputs with (seed 12345). Rounds alternate ours, ORT, ours, ORT ...;
+ * each round is `facekit nn bench --runs N` (its median) and N timed ORT runs (their median) after warm-up;
+ * the table shows the median over rounds and the ratio ours / ORT (<= 1.0: we are at least as fast).
+ */
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execFileSync } = require('child_process');
+
+const root = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+function opt(name, def) {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
+}
+const facekit = path.resolve(opt('--facekit', path.join(root, 'build/facekit')));
+const flushTool = path.resolve(opt('--flush', path.join(root, 'build/bench/fk_flush_model')));
+const rounds = parseInt(opt('--rounds', '7'), 10);
+const runs = parseInt(opt('--runs', '20'), 10);
+const threads = parseInt(opt('--threads', '1'), 10);
+const markdown = args.includes('--markdown');
+const all = ['fr_detect', 'fr_landmark', 'fr_feature', 'fr_liveness', 'fr_pose', 'fr_age', 'fr_gender', 'fr_eye',
+             'fr_expression'];
+const models = opt('--models', all.join(',')).split(',');
+const modelsDir = process.env.FK_MODELS_DIR || path.join(root, 'models');
+
+const ort = require(path.join(root, 'tests/ref/node_modules/onnxruntime-node'));
+
+function median(a) {
+  const s = [...a].sort((x, y) => x - y);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* The inputs `facekit nn bench` uses: x = LCG(seed 12345) >> 8, scaled to [-1, 1). */
+function lcgFill(seedBox, n) {
+  const a = new Float32Array(n);
+  for (let k = 0; k < n; k++) {
+    seedBox.s = (Math.imul(seedBox.s, 1664525) + 1013904223) >>> 0;
+    a[k] = (seedBox.s >>> 8) / 16777216 * 2 - 1;
+  }
+  return a;
+}
+
+function ours(modelPath) {
+  const out = execFileSync(facekit, ['nn', 'bench', modelPath, '--threads', String(threads), '--runs', String(runs)],
+                           { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()).median_ms;
+}
+
+async function main() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fk-bench-nn-'));
+  const rows = [];
+  for (const name of models) {
+    const modelPath = path.join(modelsDir, 'faceplugin', name + '.onnx');
+    if (!fs.existsSync(modelPath)) throw new Error(`${modelPath} missing (run scripts/setup)`);
+    const flushed = path.join(tmp, name + '.onnx');
+    const zeroed = parseInt(execFileSync(flushTool, [modelPath, flushed], { encoding: 'utf8' }).trim(), 10);
+    const sess = await ort.InferenceSession.create(flushed, {
+      graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+    });
+    const feeds = {};
+    const seed = { s: 12345 };
+    for (const inName of sess.inputNames) {
+      const meta = sess.inputMetadata ? sess.inputMetadata.find((m) => m.name === inName) : null;
+      let dims = meta && meta.shape ? meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1)) : null;
+      if (!dims) throw new Error(`${name}: cannot read the shape of input ${inName}`);
+      const n = dims.reduce((x, y) => x * y, 1);
+      feeds[inName] = new ort.Tensor('float32', lcgFill(seed, n), dims);
+    }
+    for (let k = 0; k < 3; k++) await sess.run(feeds);
+    const a = [], b = [];
+    for (let r = 0; r < rounds; r++) {
+      a.push(ours(modelPath));
+      const t = [];
+      for (let k = 0; k < runs; k++) {
+        const t0 = process.hrtime.bigint();
+        await sess.run(feeds);
+        t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      b.push(median(t));
+    }
+    const row = { model: name, ours: median(a), ort: median(b), zeroed };
+    row.ratio = row.ours / row.ort;
+    rows.push(row);
+    process.stderr.write(`${name}: ours ${row.ours.toFixed(3)} ms, ORT ${row.ort.toFixed(3)} ms, ratio ${row.ratio.toFixed(2)}\n`);
+    if (sess.release) await sess.release();
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const head = `threads ${threads}, ${rounds} alternating rounds x ${runs} runs, medians in ms`;
+  if (markdown) {
+    console.log(`| model | facekit ms | ORT 1.30 ms | ratio |\n|---|---:|---:|---:|`);
+    for (const r of rows) console.log(`| ${r.model} | ${r.ours.toFixed(3)} | ${r.ort.toFixed(3)} | ${r.ratio.toFixed(2)} |`);
+    console.log(`\n(${head}; ORT weights flushed below 1e-10)`);
+  } else {
+    console.log(head);
+    console.log('model          facekit_ms    ort_ms  ratio  (ORT weights flushed)');
+    for (const r of rows)
+      console.log(`${r.model.padEnd(14)} ${r.ours.toFixed(3).padStart(10)} ${r.ort.toFixed(3).padStart(9)}  ` +
+                  `${r.ratio.toFixed(2).padStart(5)}  (${r.zeroed})`);
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench_nn: ${e.message}`);
+  process.exit(1);
+});
