@@ -244,7 +244,9 @@ typedef struct fk_rectf {
  * width/height are the output size; its pixels are overwritten). Output pixel centres map linearly onto
  * RECT. Bilinear interpolation, or area averaging along an axis shrunk by more than 2x (no aliasing
  * before a detector). Inside the image, samples near its edge replicate the edge pixel; output pixels whose
- * centre falls outside the image get FILL (R,G,B; NULL = black). Allocates only small tables. */
+ * centre falls outside the image get FILL (R,G,B; NULL = black) — with area averaging, a footprint that
+ * straddles the edge mixes image and FILL in proportion. Exact for an identity mapping; a constant image
+ * stays constant. Allocates only small tables (FK_ENOMEM). FK_EINVAL for an empty or non-finite RECT. */
 FK_API int fk_image_resample(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill[3],
                              fk_image_t *dst);
 /* The whole of SRC resampled into a new OUT_WxOUT_H image. */
