@@ -18,6 +18,7 @@ int fk_cli_embed(int argc, char **argv);
 int fk_cli_compare(int argc, char **argv);
 int fk_cli_bench(int argc, char **argv);     /* bench pipeline */
 int fk_cli_calibrate(int argc, char **argv); /* calibrate lfw */
+int fk_cli_eval(int argc, char **argv); /* cmd_eval.c: eval lfw|detect */
 
 /* Directory holding models/<package>/ files: $FK_MODELS_DIR, else the source tree's models/. */
 const char *fk_cli_models_dir(void);

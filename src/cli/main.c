@@ -28,6 +28,7 @@ static const struct {
     {"compare", fk_cli_compare, "compare two faces: compare A B [--threshold T] (images or .fkt)"},
     {"bench", fk_cli_bench, "stage timings: bench pipeline IMG [--threads N] [--runs N]"},
     {"calibrate", fk_cli_calibrate, "fit the compare calibration: calibrate lfw --pairs P --root D --out M"},
+    {"eval", fk_cli_eval, "accuracy: eval lfw (verification), eval detect (recall, false positives)"},
 };
 
 const char *fk_cli_models_dir(void) {

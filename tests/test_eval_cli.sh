@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# `facekit eval lfw` and `facekit eval detect` end to end on ../shared/data: the first 50 same + 50 different
+# pairs of LFW View 1 DevTest (threshold from the first 100 + 100 of DevTrain) must reach accuracy >= 0.97
+# with no faceless image; dlib detection recall >= 0.95 at <= 1 false positive per image (dogs.jpg
+# included); CompreFace recall >= 0.95; argument and data errors fail with a message. Missing data FAILS.
+# The full 1,000-pair run is bench/accuracy.sh (too slow for `make test`).
+set -u
+bin=${FK_BIN:?} data=${FK_DATA:?}
+pass=0 fail=0
+check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $1" >&2; fi; }
+# value of KEY in a one-line JSON object
+jget() { echo "$1" | sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p" | tr -d '"'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 <= b + 0) }'; }
+
+lfw=$data/lfw-view1
+check "LFW View 1 data present at $lfw (set FK_DATA)" '[ -f "$lfw/pairsDevTest.txt" ] && [ -d "$lfw/images" ]'
+check "dlib detection data present" '[ -f "$data/detection/dlib/training.xml" ]'
+check "compreface detection data present" '[ -f "$data/detection/compreface/nose_points.txt" ]'
+
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+{ echo 50; sed -n 2,51p "$lfw/pairsDevTest.txt"; sed -n 502,551p "$lfw/pairsDevTest.txt"; } > "$tmp/test100.txt"
+{ echo 100; sed -n 2,101p "$lfw/pairsDevTrain.txt"; sed -n 1102,1201p "$lfw/pairsDevTrain.txt"; } > "$tmp/train200.txt"
+
+out=$("$bin" eval lfw --pairs "$tmp/test100.txt" --train "$tmp/train200.txt" --root "$lfw/images" --threads 2 \
+      --scores "$tmp/scores.tsv" 2>&1); rc=$?
+json=$(echo "$out" | tail -n 1)
+check "eval lfw runs (rc=$rc): $out" '[ $rc = 0 ]'
+check "last line is the JSON summary: $json" 'echo "$json" | grep -q "^{\"accuracy\":.*\"no_face\":.*\"pairs\":100.*}$"'
+check "accuracy >= 0.97: $(jget "$json" accuracy)" 'ge "$(jget "$json" accuracy)" 0.97'
+check "no image without a face: $(jget "$json" no_face)" '[ "$(jget "$json" no_face)" = 0 ]'
+check "threshold from the training list" '[ "$(jget "$json" protocol)" = train-threshold ]'
+check "AUC >= 0.99: $(jget "$json" auc)" 'ge "$(jget "$json" auc)" 0.99'
+check "scores file has 100 pairs" '[ "$(grep -vc "^#" "$tmp/scores.tsv")" = 100 ]'
+
+# a faceless image makes its pairs errors (never skipped): point one pair at a picture with no face
+first=$(sed -n 2p "$tmp/test100.txt" | cut -f1)
+mkdir -p "$tmp/root"
+for name in $(sed 1d "$tmp/test100.txt" | awk -F'\t' '{ print $1; if (NF == 4) print $3 }' | sort -u); do
+    if [ "$name" = "$first" ]; then cp -r "$lfw/images/$name" "$tmp/root/"; else ln -s "$lfw/images/$name" "$tmp/root/$name"; fi
+done
+idx=$(sed -n 2p "$tmp/test100.txt" | cut -f2)
+noface=$(printf "%s/root/%s/%s_%04d.jpg" "$tmp" "$first" "$first" "$idx")
+cp "$data/detection/compreface/017_0.jpg" "$noface"
+out=$("$bin" eval lfw --pairs "$tmp/test100.txt" --root "$tmp/root" --threads 2 2>&1); rc=$?
+json=$(echo "$out" | tail -n 1)
+check "runs with a faceless image (rc=$rc)" '[ $rc = 0 ]'
+check "no_face counts it: $json" '[ "$(jget "$json" no_face)" = 1 ]'
+check "its pairs count as errors and are not skipped" '[ "$(jget "$json" pairs)" = 100 ] && echo "$out" | grep -q "no face: .*${first}_"'
+check "self-threshold is announced" 'echo "$out" | grep -q "threshold chosen on this same list"'
+
+# errors: a missing image, a malformed pairs file, bad usage
+rm "$noface"
+out=$("$bin" eval lfw --pairs "$tmp/test100.txt" --root "$tmp/root" 2>&1); rc=$?
+check "missing image fails (rc=$rc)" '[ $rc = 1 ] && echo "$out" | grep -q "${first}_"'
+printf '1\nA\t1\t2\nA\t1\tB\n' > "$tmp/bad.txt"
+out=$("$bin" eval lfw --pairs "$tmp/bad.txt" --root "$tmp/root" 2>&1); rc=$?
+check "malformed pairs file fails with line number (rc=$rc): $out" '[ $rc = 1 ] && echo "$out" | grep -q "bad.txt:3: expected a different-person pair"'
+"$bin" eval lfw --root "$tmp/root" >/dev/null 2>&1; rc=$?
+check "missing --pairs is a usage error (rc=$rc)" '[ $rc = 2 ]'
+"$bin" eval detect --dataset nope >/dev/null 2>&1; rc=$?
+check "unknown dataset is a usage error (rc=$rc)" '[ $rc = 2 ]'
+
+# detection
+out=$("$bin" eval detect --dataset dlib 2>&1); rc=$?
+json=$(echo "$out" | tail -n 1)
+check "eval detect dlib runs (rc=$rc): $out" '[ $rc = 0 ]'
+check "dlib: 10 images incl. dogs.jpg, 43 faces: $json" '[ "$(jget "$json" images)" = 10 ] && [ "$(jget "$json" faces)" = 43 ]'
+check "dlib recall >= 0.95: $(jget "$json" recall)" 'ge "$(jget "$json" recall)" 0.95'
+check "dlib false positives per image <= 1: $(jget "$json" fp_per_image)" 'le "$(jget "$json" fp_per_image)" 1'
+check "per-image lines" 'echo "$out" | grep -q "dogs.jpg .* faces  0"'
+out=$("$bin" eval detect --dataset compreface 2>&1); rc=$?
+json=$(echo "$out" | tail -n 1)
+check "eval detect compreface runs (rc=$rc): $out" '[ $rc = 0 ]'
+check "compreface: 18 images, 46 faces: $json" '[ "$(jget "$json" images)" = 18 ] && [ "$(jget "$json" faces)" = 46 ]'
+check "compreface recall >= 0.95: $(jget "$json" recall)" 'ge "$(jget "$json" recall)" 0.95'
+check "compreface false positives per image <= 1: $(jget "$json" fp_per_image)" 'le "$(jget "$json" fp_per_image)" 1'
+out=$("$bin" eval detect --dataset dlib --root "$tmp/nowhere" 2>&1); rc=$?
+check "missing ground truth fails (rc=$rc): $out" '[ $rc = 1 ] && echo "$out" | grep -q "training.xml"'
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
