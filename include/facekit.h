@@ -668,6 +668,253 @@ FK_API int fk_attributes(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *fa
  * decoded with JPEG DCT scaling, keeping faces large enough for 112x112 templates. */
 #define FK_FACE_DECODE_MAX_SIDE 1280
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Store (src/store): persons, groups and face templates, encrypted at rest                          */
+/*                                                                                                    */
+/* Two backends behind one interface and one schema (versioned migrations, applied at open):          */
+/*   SQLite — the embedded default: one file (WAL journal, synchronous=FULL, secure_delete=ON,        */
+/*            foreign keys on); PostgreSQL — through libpq, selected by a "postgresql://" or          */
+/*            "postgres://" URL (or any libpq "key=value" string starting with "host=" or "dbname=").  */
+/* Schema: groups(id, name), persons(id, name, external_id, group, metadata JSON, created_at,          */
+/* updated_at), faces(id, person, model_id, template, image, quality, created_at). Templates (float32   */
+/* bytes) and source images are sealed with AES-256-GCM or SM4-CTR + HMAC-SM3 (encrypt-then-MAC) under */
+/* keys derived from a 32-byte data key, with a random nonce per record and "<kind>:<face id>:<person  */
+/* id>" as associated data, so a ciphertext moved to another row or column fails to open (FK_EAUTH).   */
+/* The database holds a key-check value: opening with another key is FK_EAUTH before anything is read. */
+/* Removing a person deletes the rows (faces cascade) and then erases: SQLite zeroes freed pages        */
+/* (secure_delete) and truncates the WAL; PostgreSQL runs VACUUM on the tables.                        */
+/* Every write is one transaction, acknowledged only after it is durable.                             */
+/*                                                                                                    */
+/* Threading: an fk_store_t is used by one thread at a time (open one per thread; SQLite in WAL mode   */
+/* lets readers and one writer work concurrently across handles and processes).                       */
+
+#define FK_DATA_KEY_BYTES 32
+
+typedef enum fk_cipher {
+    FK_CIPHER_AES256_GCM = 1,      /* default */
+    FK_CIPHER_SM4_CTR_HMAC_SM3 = 2 /* GB/T 32907 SM4 in CTR mode, HMAC-SM3 tag */
+} fk_cipher_t;
+
+/* The data key. FK_DATA_KEY (64 hex digits) in the environment wins; otherwise KEY_FILE is read: it must
+ * be a regular file with no group/other permission bits (0600 or stricter, else FK_EDENIED) holding 64 hex
+ * digits. With CREATE = 1 a missing KEY_FILE is created (O_EXCL, mode 0600, from the OpenSSL random
+ * generator) and *CREATED (may be NULL) is set to 1 so that the caller can tell the user. Thread-safe. */
+FK_API int fk_data_key_load(const char *key_file, int create, uint8_t key[FK_DATA_KEY_BYTES], int *created,
+                            char *err, size_t errsize);
+
+typedef struct fk_store fk_store_t;
+
+typedef struct fk_store_options {
+    const char *location;      /* SQLite file path, or a PostgreSQL URL / conninfo (see above) */
+    const uint8_t *key;        /* FK_DATA_KEY_BYTES bytes; required (copied; derived keys kept) */
+    fk_cipher_t cipher;        /* for records written from now on; 0 = AES-256-GCM. Reading handles both */
+} fk_store_options_t;
+
+/* Opens (creating when needed) the store and migrates its schema to the current version. Like
+ * fk_nn_model_open(): *OUT receives a handle even on failure (for fk_store_errmsg), NULL only on
+ * FK_ENOMEM. Errors: FK_EINVAL, FK_EIO (cannot open/connect), FK_EAUTH (another data key), FK_EMISMATCH
+ * (schema newer than this library), FK_EFORMAT. */
+FK_API int fk_store_open(const fk_store_options_t *opt, fk_store_t **out);
+FK_API void fk_store_close(fk_store_t *s);
+/* Last error message of S ("" when none). Never NULL. */
+FK_API const char *fk_store_errmsg(const fk_store_t *s);
+/* "sqlite" or "postgresql"; schema version in *VERSION. */
+FK_API const char *fk_store_backend(const fk_store_t *s);
+FK_API int fk_store_schema_version(fk_store_t *s, int *version);
+
+/* A person. In inputs, NULL strings mean "none" (metadata NULL = "{}"; it must be a JSON object). In
+ * results, all strings are non-NULL ("" = none) and live in the same block as the array. */
+typedef struct fk_person {
+    int64_t id;
+    const char *name;
+    const char *external_id; /* e.g. the ID-card number; unique within a group when not empty */
+    const char *group;       /* group name (an estate, a building); created on first use */
+    const char *metadata;    /* JSON object text */
+    int64_t created_at, updated_at; /* Unix seconds, UTC */
+    int n_faces;             /* results only */
+} fk_person_t;
+
+/* One enrolled face. TMPL holds DIM floats (an L2-normalised template of model MODEL_ID); IMAGE is the
+ * encoded source image (any format; NULL/0 = none). In results, pointers live in the array's block. */
+typedef struct fk_face_record {
+    int64_t id, person_id;
+    const char *model_id;
+    const float *tmpl;
+    int dim;
+    const void *image;
+    size_t image_size;
+    float quality;
+    int64_t created_at;
+} fk_face_record_t;
+
+/* Creates a person with N_FACES faces in one transaction: on return FK_OK all of it is durable; on
+ * any error none of it exists. *PERSON_ID receives the new id, FACE_IDS (may be NULL) N_FACES face ids.
+ * FK_EMISMATCH when an external id is already used in the group (and nothing is written). */
+FK_API int fk_store_person_add(fk_store_t *s, const fk_person_t *person, const fk_face_record_t *faces,
+                               size_t n_faces, int64_t *person_id, int64_t *face_ids);
+/* Adds faces to an existing person (one transaction). FK_ENOTFOUND when there is no such person. */
+FK_API int fk_store_face_add(fk_store_t *s, int64_t person_id, const fk_face_record_t *faces, size_t n_faces,
+                             int64_t *face_ids);
+/* Deletes the person, their faces (templates and images) and erases them as described above.
+ * FK_ENOTFOUND when there is no such person. */
+FK_API int fk_store_person_remove(fk_store_t *s, int64_t person_id);
+/* One person (*OUT: one fk_person_t, fk_free). FK_ENOTFOUND. */
+FK_API int fk_store_person_get(fk_store_t *s, int64_t person_id, fk_person_t **out);
+/* Persons in GROUP (NULL = all), ordered by id. *OUT: array of *N (fk_free; NULL when empty). */
+FK_API int fk_store_person_list(fk_store_t *s, const char *group, fk_person_t **out, size_t *n);
+/* The faces of a person, decrypted, ordered by id; images only when WITH_IMAGES. *OUT: array of *N
+ * (fk_free frees everything). FK_EAUTH when a record fails authentication. */
+FK_API int fk_store_face_list(fk_store_t *s, int64_t person_id, int with_images, fk_face_record_t **out,
+                              size_t *n);
+
+/* Calls FN for every face (decrypted template, no image) in id order; FN returns non-zero to stop (that
+ * value is returned). GROUP_ID is the person's group id (0 = none). TMPL is valid during the call only.
+ * Used to load the in-memory index. */
+typedef int (*fk_store_face_fn)(void *ctx, int64_t face_id, int64_t person_id, int64_t group_id,
+                                const char *model_id, const float *tmpl, int dim);
+FK_API int fk_store_face_foreach(fk_store_t *s, fk_store_face_fn fn, void *ctx);
+/* The id of group NAME: FK_ENOTFOUND when it does not exist. */
+FK_API int fk_store_group_id(fk_store_t *s, const char *name, int64_t *id);
+/* Counts of persons and faces. */
+FK_API int fk_store_count(fk_store_t *s, size_t *persons, size_t *faces);
+
+/* Gallery archive: every person with their faces (templates and images), for backup and transfer.
+ * File format (all integers little-endian):
+ *   "FKGALLRY" | u32 version (1) | u32 flags (bit 0: encrypted) | u32 header bytes after this field |
+ *   if encrypted: 12-byte nonce, body = AES-256-GCM(ARCHIVE_KEY, nonce, aad = the 20 bytes before) | tag
+ *   body: records "P" person, "F" face (see src/store/archive.c), ending with "E" + person/face counts.
+ * ARCHIVE_KEY NULL writes a plain (unencrypted) archive — templates and images in the clear; callers
+ * must say so. Import: MODEL_ID (may be NULL) refuses (FK_EMISMATCH, nothing written) an archive holding
+ * templates of any other model; each person is added in its own transaction with new ids. */
+FK_API int fk_store_export(fk_store_t *s, const char *path, const uint8_t *archive_key, size_t *persons,
+                           size_t *faces);
+FK_API int fk_store_import(fk_store_t *s, const char *path, const uint8_t *archive_key, const char *model_id,
+                           size_t *persons, size_t *faces);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Gallery (src/gallery): in-memory template index and open-set 1:N identification                   */
+/*                                                                                                    */
+/* fk_index_t keeps every template in memory (fp32, padded to 64 values) with its face, person and     */
+/* group ids. Search is exact cosine (dot product of L2-normalised vectors): small galleries are       */
+/* scanned in fp32; from `coarse_min` templates on, a first pass scans int8 codes (per-template scale) */
+/* and the best `rerank` candidates are re-scored exactly in fp32, so results and scores are the fp32  */
+/* ones (recall@1 = 1 unless the true best is not among the candidates). Kernels: AVX-512 VNNI, AVX2 or */
+/* plain C, chosen at run time. Above `parallel_min` templates a search splits the scan over `threads`. */
+/* Optionally (large galleries) FAISS HNSW or IVF-Flat finds the candidates instead of the scan.       */
+/*                                                                                                    */
+/* Threading: one writer, many readers. fk_index_add and fk_index_remove_* take the index's write lock and */
+/* fk_index_search takes its read lock (a pthread read-write lock), so any number of threads may search */
+/* while one thread adds or removes; a search sees a template either completely or not at all.        */
+
+typedef struct fk_index fk_index_t;
+
+typedef enum fk_index_kind {
+    FK_INDEX_EXACT = 0,      /* our scan (fp32 or int8 + fp32 re-rank) */
+    FK_INDEX_FAISS_HNSW = 1, /* FAISS IndexHNSWFlat (inner product, M = 32) finds candidates */
+    FK_INDEX_FAISS_IVF = 2   /* FAISS IndexIVFFlat (inner product), trained at the first search */
+} fk_index_kind_t;
+
+typedef struct fk_index_options {
+    fk_index_kind_t kind;
+    int threads;          /* search threads for large galleries; 0 = 1 */
+    size_t parallel_min;  /* scan with several threads from this many templates; 0 = 65536 */
+    size_t coarse_min;    /* int8 pass from this many templates; 0 = 2048; SIZE_MAX = always fp32 */
+    int rerank;           /* candidates re-scored in fp32; 0 = 64 (always at least 4 * k) */
+    const char *kernels;  /* NULL = fastest; "c", "avx2", "avx512" force one (tests, benchmarks) */
+} fk_index_options_t;
+
+/* Creates an empty index for DIM-dimensional templates (1..4096). FK_EUNSUPPORTED for a FAISS kind when
+ * the library was built without FAISS. Returns FK_OK, FK_EINVAL, FK_ENOMEM. */
+FK_API int fk_index_create(int dim, const fk_index_options_t *opt, fk_index_t **out);
+FK_API void fk_index_destroy(fk_index_t *ix);
+/* Adds N templates (N x DIM floats, normalised again here) with their ids. GROUP_IDS may be NULL (0 = no
+ * group). Face ids must be unique (FK_EINVAL otherwise, nothing added). Write lock. */
+FK_API int fk_index_add(fk_index_t *ix, size_t n, const int64_t *face_ids, const int64_t *person_ids,
+                        const int64_t *group_ids, const float *v);
+/* Removes one face / every face of a person; *REMOVED (may be NULL) receives the count. Write lock. */
+FK_API int fk_index_remove_face(fk_index_t *ix, int64_t face_id, size_t *removed);
+FK_API int fk_index_remove_person(fk_index_t *ix, int64_t person_id, size_t *removed);
+/* Templates in the index. */
+FK_API size_t fk_index_size(fk_index_t *ix);
+/* Kernel level in use: "avx512", "avx2" or "c". */
+FK_API const char *fk_index_kernels(const fk_index_t *ix);
+
+typedef struct fk_index_hit {
+    int64_t face_id, person_id, group_id;
+    float cosine; /* exact fp32 dot product with the normalised query */
+} fk_index_hit_t;
+
+#define FK_SEARCH_DISTINCT 0x1 /* at most one hit per person (their best face) */
+#define FK_SEARCH_EXACT 0x2    /* brute-force fp32 over every template (ground truth for tests/benches) */
+
+/* The K (1..1000) best templates for query Q (DIM floats; normalised here), best first, restricted to
+ * GROUP_ID when it is > 0. HITS has room for K; *N_HITS receives how many were found (fewer when the
+ * gallery/group is smaller). Read lock; thread-safe. */
+FK_API int fk_index_search(fk_index_t *ix, const float *q, int k, int64_t group_id, unsigned flags,
+                           fk_index_hit_t *hits, int *n_hits);
+
+/* FAISS IndexFlatIP through the C++ shim, for comparisons in benchmarks: exact inner-product top-K of NQ
+ * queries over N vectors (row-major), with THREADS OpenMP threads. D/I receive NQ x K scores / row numbers.
+ * FK_EUNSUPPORTED without FAISS. */
+FK_API int fk_faiss_flat_search(const float *x, size_t n, int dim, const float *q, size_t nq, int k, int threads,
+                                float *d, int64_t *ids);
+
+/* A gallery: a store, the index loaded from it at open, and open-set identification calibrated by the
+ * face engine (fk_compare: the manifest's logistic calibration and threshold). */
+typedef struct fk_gallery fk_gallery_t;
+
+typedef struct fk_gallery_options {
+    fk_store_options_t store;
+    fk_index_options_t index;
+    const fk_engine_t *engine; /* scores and threshold via fk_compare; its model id and dimension */
+    const char *model_id;      /* without engine: templates of this model (required then) */
+    int dim;                   /* without engine: template dimension (required then) */
+    double threshold;          /* on the score; < 0 = the engine's default (without engine: raw cosine) */
+} fk_gallery_options_t;
+
+/* Opens the store and loads every template of the gallery's model into the index (templates of other
+ * models are skipped and counted in fk_gallery_stats). *OUT receives a handle even on failure (for
+ * fk_gallery_errmsg), NULL only on FK_ENOMEM. */
+FK_API int fk_gallery_open(const fk_gallery_options_t *opt, fk_gallery_t **out);
+FK_API void fk_gallery_close(fk_gallery_t *g);
+FK_API const char *fk_gallery_errmsg(const fk_gallery_t *g);
+/* The store and index of G (owned by G). The store must not be used while another thread calls G. */
+FK_API fk_store_t *fk_gallery_store(fk_gallery_t *g);
+FK_API fk_index_t *fk_gallery_index(fk_gallery_t *g);
+/* Templates loaded at open / skipped because another model made them. */
+FK_API int fk_gallery_stats(const fk_gallery_t *g, size_t *loaded, size_t *skipped_other_model);
+
+/* Enrols a person with N faces: one store transaction, then the index. A template of another model or
+ * dimension is FK_EMISMATCH (nothing written). */
+FK_API int fk_gallery_enroll(fk_gallery_t *g, const fk_person_t *person, const fk_face_record_t *faces,
+                             size_t n, int64_t *person_id, int64_t *face_ids);
+/* Deletes the person from the store (for real, see Store) and from the index. */
+FK_API int fk_gallery_remove_person(fk_gallery_t *g, int64_t person_id);
+
+#define FK_IDENTIFY_MAX_K 100
+
+typedef struct fk_gallery_match {
+    int64_t person_id, face_id;
+    double cosine;  /* raw cosine of the best face of that person */
+    double score;   /* calibrated 0..1 */
+    char name[256]; /* the person's name (truncated) */
+    char external_id[128];
+} fk_gallery_match_t;
+
+typedef struct fk_identify_result {
+    int n;              /* matches filled, best first (<= k) */
+    int unknown;        /* 1 when there is no match or the best score is below the threshold */
+    double threshold;   /* applied */
+    fk_gallery_match_t matches[FK_IDENTIFY_MAX_K];
+} fk_identify_result_t;
+
+/* Open-set identification of TMPL (DIM floats of model MODEL_ID; NULL = the gallery's): the K
+ * (1..FK_IDENTIFY_MAX_K) best persons with calibrated scores, within GROUP (NULL = everyone; an unknown
+ * group gives no match). Safe to call from several threads at once (the index is read-locked; the name
+ * lookup is serialised). FK_EMISMATCH for a template of another model. */
+FK_API int fk_gallery_identify(fk_gallery_t *g, const float *tmpl, int dim, const char *model_id,
+                               const char *group, int k, fk_identify_result_t *out);
+
 #ifdef __cplusplus
 }
 #endif

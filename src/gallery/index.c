@@ -1,0 +1,493 @@
+/*
+ * index.c — the in-memory template index behind 1:N search (src/gallery). Templates live in one padded
+ * fp32 matrix plus an int8 copy (per-template scale) for the coarse pass over large galleries; ids sit in
+ * parallel arrays with a hash from face id to slot, so that removal is O(1) (the last slot moves into the
+ * hole). One writer, many readers through a pthread read-write lock. Optionally FAISS (faiss_shim.cpp)
+ * proposes candidates instead of the scan; the final scores are always our exact fp32 dot products.
+ */
+#include "core/core.h"
+#include "gallery/faiss_shim.h"
+#include "gallery/scan.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fk_index {
+    int dim, dp; /* dimension, padded to FK__SCAN_PAD */
+    fk_index_kind_t kind;
+    int threads, rerank;
+    size_t parallel_min, coarse_min;
+    pthread_rwlock_t lock;
+    size_t n, cap;
+    float *vec;     /* cap x dp, normalised, zero padded */
+    int8_t *code;   /* cap x dp */
+    float *scale;   /* per slot: value = code * scale */
+    int32_t *csum;  /* per slot: sum of the codes (VNNI correction) */
+    int64_t *face, *person, *group;
+    int64_t *hkeys; /* open addressing: face id -> slot; key INT64_MIN = empty, INT64_MIN + 1 = deleted */
+    uint32_t *hval;
+    size_t hcap, hused;
+    fk__dots_f32_fn f32;
+    fk__dots_i8_fn i8;
+    const char *level;
+    fk__faiss_t *faiss; /* FAISS kinds: labels are face ids; removed ones are filtered through the hash */
+    size_t faiss_dead;
+    int faiss_trained;
+};
+
+#define H_EMPTY INT64_MIN
+#define H_DEAD (INT64_MIN + 1)
+
+static size_t hslot(int64_t key, size_t cap) {
+    uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static int hgrow(fk_index_t *ix, size_t want) {
+    size_t cap = ix->hcap ? ix->hcap : 1024;
+    while (cap < want * 2) cap *= 2;
+    if (cap == ix->hcap && ix->hused < cap / 2) return FK_OK;
+    int64_t *k = fk__malloc(cap * sizeof *k);
+    uint32_t *v = fk__malloc(cap * sizeof *v);
+    if (!k || !v) {
+        fk__free(k);
+        fk__free(v);
+        return FK_ENOMEM;
+    }
+    for (size_t i = 0; i < cap; i++) k[i] = H_EMPTY;
+    for (size_t i = 0; i < ix->n; i++) {
+        size_t s = hslot(ix->face[i], cap);
+        while (k[s] != H_EMPTY) s = (s + 1) & (cap - 1);
+        k[s] = ix->face[i];
+        v[s] = (uint32_t)i;
+    }
+    fk__free(ix->hkeys);
+    fk__free(ix->hval);
+    ix->hkeys = k;
+    ix->hval = v;
+    ix->hcap = cap;
+    ix->hused = ix->n;
+    return FK_OK;
+}
+
+/* position in the table of KEY, or of the empty cell where it would go */
+static size_t hfind(const fk_index_t *ix, int64_t key, int *found) {
+    size_t s = hslot(key, ix->hcap);
+    while (ix->hkeys[s] != H_EMPTY) {
+        if (ix->hkeys[s] == key) {
+            *found = 1;
+            return s;
+        }
+        s = (s + 1) & (ix->hcap - 1);
+    }
+    *found = 0;
+    return s;
+}
+
+static int hget(const fk_index_t *ix, int64_t key, size_t *slot) {
+    if (!ix->hcap) return 0;
+    int f;
+    size_t s = hfind(ix, key, &f);
+    if (f) *slot = ix->hval[s];
+    return f;
+}
+
+int fk_index_create(int dim, const fk_index_options_t *opt, fk_index_t **out) {
+    if (!out) return FK_EINVAL;
+    *out = NULL;
+    if (dim < 1 || dim > 4096) return FK_EINVAL;
+    fk_index_options_t o = {0};
+    if (opt) o = *opt;
+    if (o.kind != FK_INDEX_EXACT && o.kind != FK_INDEX_FAISS_HNSW && o.kind != FK_INDEX_FAISS_IVF) return FK_EINVAL;
+    if (o.kind != FK_INDEX_EXACT && !fk__faiss_available()) return FK_EUNSUPPORTED;
+    fk_index_t *ix = fk__calloc(1, sizeof *ix);
+    if (!ix) return FK_ENOMEM;
+    ix->dim = dim;
+    ix->dp = (dim + FK__SCAN_PAD - 1) / FK__SCAN_PAD * FK__SCAN_PAD;
+    ix->kind = o.kind;
+    ix->threads = o.threads > 0 ? (o.threads > 64 ? 64 : o.threads) : 1;
+    ix->parallel_min = o.parallel_min ? o.parallel_min : 65536;
+    ix->coarse_min = o.coarse_min ? o.coarse_min : 2048;
+    ix->rerank = o.rerank > 0 ? o.rerank : 64;
+    ix->f32 = fk__dots_f32_select(o.kernels, &ix->level);
+    ix->i8 = fk__dots_i8_select(o.kernels, NULL);
+    if (pthread_rwlock_init(&ix->lock, NULL) != 0) {
+        fk__free(ix);
+        return FK_ENOMEM;
+    }
+    if (o.kind != FK_INDEX_EXACT) {
+        int rc = fk__faiss_create(dim, o.kind == FK_INDEX_FAISS_HNSW ? FK__FAISS_HNSW : FK__FAISS_IVF, &ix->faiss);
+        if (rc) {
+            fk_index_destroy(ix);
+            return rc;
+        }
+    }
+    *out = ix;
+    return FK_OK;
+}
+
+void fk_index_destroy(fk_index_t *ix) {
+    if (!ix) return;
+    pthread_rwlock_destroy(&ix->lock);
+    fk__faiss_destroy(ix->faiss);
+    fk__free(ix->vec);
+    fk__free(ix->code);
+    fk__free(ix->scale);
+    fk__free(ix->csum);
+    fk__free(ix->face);
+    fk__free(ix->person);
+    fk__free(ix->group);
+    fk__free(ix->hkeys);
+    fk__free(ix->hval);
+    fk__free(ix);
+}
+
+size_t fk_index_size(fk_index_t *ix) {
+    if (!ix) return 0;
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t n = ix->n;
+    pthread_rwlock_unlock(&ix->lock);
+    return n;
+}
+
+const char *fk_index_kernels(const fk_index_t *ix) { return ix ? ix->level : ""; }
+
+#define GROW(field, T, per)                                                      \
+    do {                                                                         \
+        T *p_ = fk__realloc(ix->field, cap * (size_t)(per) * sizeof(T));         \
+        if (!p_) return FK_ENOMEM;                                               \
+        ix->field = p_;                                                          \
+    } while (0)
+
+static int reserve(fk_index_t *ix, size_t want) {
+    if (want <= ix->cap) return FK_OK;
+    size_t cap = ix->cap ? ix->cap : 256;
+    while (cap < want) cap *= 2;
+    if (cap > UINT32_MAX) return FK_ELIMIT;
+    GROW(vec, float, ix->dp);
+    GROW(code, int8_t, ix->dp);
+    GROW(scale, float, 1);
+    GROW(csum, int32_t, 1);
+    GROW(face, int64_t, 1);
+    GROW(person, int64_t, 1);
+    GROW(group, int64_t, 1);
+    ix->cap = cap;
+    return FK_OK;
+}
+
+/* normalised, padded copy of V into DST; 0 when V has no direction */
+static int normalise(const float *v, int dim, int dp, float *dst) {
+    double s = 0;
+    for (int j = 0; j < dim; j++) s += (double)v[j] * v[j];
+    if (!(s > 0) || !isfinite(s)) return -1;
+    float inv = (float)(1.0 / sqrt(s));
+    for (int j = 0; j < dim; j++) dst[j] = v[j] * inv;
+    for (int j = dim; j < dp; j++) dst[j] = 0;
+    return 0;
+}
+
+static float quantise(const float *v, int dp, int8_t *c, int32_t *sum) {
+    float m = 0;
+    for (int j = 0; j < dp; j++) m = fmaxf(m, fabsf(v[j]));
+    float s = m > 0 ? m / 127.0f : 1.0f, inv = 1.0f / s;
+    int32_t t = 0;
+    for (int j = 0; j < dp; j++) {
+        long r = lrintf(v[j] * inv);
+        c[j] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+        t += c[j];
+    }
+    if (sum) *sum = t;
+    return s;
+}
+
+int fk_index_add(fk_index_t *ix, size_t n, const int64_t *face_ids, const int64_t *person_ids,
+                 const int64_t *group_ids, const float *v) {
+    if (!ix || (n && (!face_ids || !person_ids || !v))) return FK_EINVAL;
+    pthread_rwlock_wrlock(&ix->lock);
+    int rc = reserve(ix, ix->n + n);
+    if (!rc) rc = hgrow(ix, ix->hused + n + 1);
+    size_t base = ix->n;
+    for (size_t i = 0; !rc && i < n; i++) {
+        size_t s = base + i;
+        float *dst = ix->vec + s * (size_t)ix->dp;
+        int f;
+        size_t h = face_ids[i] > H_DEAD ? hfind(ix, face_ids[i], &f) : (f = 1, 0);
+        if (f || normalise(v + i * (size_t)ix->dim, ix->dim, ix->dp, dst)) {
+            rc = FK_EINVAL; /* duplicate face id or a template without direction */
+            break;
+        }
+        ix->scale[s] = quantise(dst, ix->dp, ix->code + s * (size_t)ix->dp, &ix->csum[s]);
+        ix->face[s] = face_ids[i];
+        ix->person[s] = person_ids[i];
+        ix->group[s] = group_ids ? group_ids[i] : 0;
+        ix->hkeys[h] = face_ids[i];
+        ix->hval[h] = (uint32_t)s;
+        ix->hused++;
+        ix->n = s + 1;
+    }
+    if (!rc && ix->faiss && (ix->kind == FK_INDEX_FAISS_HNSW || ix->faiss_trained))
+        rc = fk__faiss_add(ix->faiss, n, ix->vec + base * (size_t)ix->dp, ix->dp, ix->dim, face_ids);
+    if (rc) { /* all or nothing */
+        for (size_t s = base; s < ix->n; s++) {
+            int f;
+            size_t h = hfind(ix, ix->face[s], &f);
+            if (f) ix->hkeys[h] = H_DEAD;
+        }
+        if (ix->n > base) memset(ix->vec + base * (size_t)ix->dp, 0, (ix->n - base) * (size_t)ix->dp * sizeof(float));
+        ix->n = base;
+    }
+    pthread_rwlock_unlock(&ix->lock);
+    return rc;
+}
+
+/* under the write lock: moves the last slot into S */
+static void remove_slot(fk_index_t *ix, size_t s) {
+    int f;
+    size_t h = hfind(ix, ix->face[s], &f);
+    if (f) ix->hkeys[h] = H_DEAD;
+    if (ix->faiss) {
+        if (ix->kind == FK_INDEX_FAISS_IVF && ix->faiss_trained)
+            fk__faiss_remove(ix->faiss, ix->face[s]);
+        else
+            ix->faiss_dead++;
+    }
+    size_t last = ix->n - 1;
+    if (s != last) {
+        memcpy(ix->vec + s * (size_t)ix->dp, ix->vec + last * (size_t)ix->dp, (size_t)ix->dp * sizeof(float));
+        memcpy(ix->code + s * (size_t)ix->dp, ix->code + last * (size_t)ix->dp, (size_t)ix->dp);
+        ix->scale[s] = ix->scale[last];
+        ix->csum[s] = ix->csum[last];
+        ix->face[s] = ix->face[last];
+        ix->person[s] = ix->person[last];
+        ix->group[s] = ix->group[last];
+        h = hfind(ix, ix->face[s], &f);
+        if (f) ix->hval[h] = (uint32_t)s;
+    }
+    /* the template's bytes do not linger in the freed slot */
+    memset(ix->vec + last * (size_t)ix->dp, 0, (size_t)ix->dp * sizeof(float));
+    memset(ix->code + last * (size_t)ix->dp, 0, (size_t)ix->dp);
+    ix->n = last;
+}
+
+int fk_index_remove_face(fk_index_t *ix, int64_t face_id, size_t *removed) {
+    if (removed) *removed = 0;
+    if (!ix) return FK_EINVAL;
+    pthread_rwlock_wrlock(&ix->lock);
+    size_t s;
+    int f = hget(ix, face_id, &s);
+    if (f) remove_slot(ix, s);
+    pthread_rwlock_unlock(&ix->lock);
+    if (removed) *removed = (size_t)f;
+    return f ? FK_OK : FK_ENOTFOUND;
+}
+
+int fk_index_remove_person(fk_index_t *ix, int64_t person_id, size_t *removed) {
+    if (removed) *removed = 0;
+    if (!ix) return FK_EINVAL;
+    pthread_rwlock_wrlock(&ix->lock);
+    size_t cnt = 0;
+    for (size_t s = ix->n; s-- > 0;)
+        if (ix->person[s] == person_id) {
+            remove_slot(ix, s);
+            cnt++;
+        }
+    pthread_rwlock_unlock(&ix->lock);
+    if (removed) *removed = cnt;
+    return FK_OK;
+}
+
+/* ---- search ---- */
+
+typedef struct {
+    float s;
+    uint32_t slot;
+} cand_t;
+
+/* min-heap of the C best candidates */
+typedef struct {
+    cand_t *a;
+    int n, cap;
+} heap_t;
+
+static void heap_push(heap_t *h, float s, uint32_t slot) {
+    if (h->n < h->cap) {
+        int i = h->n++;
+        while (i > 0) {
+            int p = (i - 1) / 2;
+            if (h->a[p].s <= s) break;
+            h->a[i] = h->a[p];
+            i = p;
+        }
+        h->a[i].s = s;
+        h->a[i].slot = slot;
+        return;
+    }
+    if (s <= h->a[0].s) return;
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        float ms = s;
+        if (l < h->n && h->a[l].s < ms) m = l, ms = h->a[l].s;
+        if (r < h->n && h->a[r].s < ms) m = r;
+        if (m == i) break;
+        h->a[i] = h->a[m];
+        i = m;
+    }
+    h->a[i].s = s;
+    h->a[i].slot = slot;
+}
+
+#define BLOCK 512
+
+typedef struct {
+    const fk_index_t *ix;
+    size_t lo, hi;
+    int coarse;
+    int64_t group;
+    const float *q;
+    const int8_t *q8;
+    const uint8_t *qu8;
+    float qscale;
+    heap_t heap;
+} part_t;
+
+static void *scan_part(void *arg) {
+    part_t *p = arg;
+    const fk_index_t *ix = p->ix;
+    float fs[BLOCK];
+    int32_t is[BLOCK];
+    for (size_t b = p->lo; b < p->hi; b += BLOCK) {
+        size_t m = p->hi - b < BLOCK ? p->hi - b : BLOCK;
+        if (p->coarse) {
+            ix->i8(p->q8, p->qu8, ix->code + b * (size_t)ix->dp, ix->csum + b, m, ix->dp, is);
+            for (size_t i = 0; i < m; i++) fs[i] = (float)is[i] * ix->scale[b + i];
+        } else {
+            ix->f32(p->q, ix->vec + b * (size_t)ix->dp, m, ix->dp, fs);
+        }
+        if (p->group > 0) {
+            for (size_t i = 0; i < m; i++)
+                if (ix->group[b + i] == p->group) heap_push(&p->heap, fs[i], (uint32_t)(b + i));
+        } else {
+            for (size_t i = 0; i < m; i++) heap_push(&p->heap, fs[i], (uint32_t)(b + i));
+        }
+    }
+    return NULL;
+}
+
+static int cmp_hit(const void *a, const void *b) {
+    const fk_index_hit_t *x = a, *y = b;
+    if (x->cosine != y->cosine) return x->cosine > y->cosine ? -1 : 1;
+    return x->face_id < y->face_id ? -1 : x->face_id > y->face_id;
+}
+
+int fk_index_search(fk_index_t *ix, const float *q, int k, int64_t group_id, unsigned flags, fk_index_hit_t *hits,
+                    int *n_hits) {
+    if (n_hits) *n_hits = 0;
+    if (!ix || !q || !hits || !n_hits || k < 1 || k > 1000) return FK_EINVAL;
+    int C = ix->rerank > 4 * k ? ix->rerank : 4 * k;
+    int T = ix->threads;
+    /* scratch: query (fp32, int8, uint8), T heaps, candidates */
+    size_t need = (size_t)ix->dp * (sizeof(float) + 2) + (size_t)T * C * sizeof(cand_t) + 64 * 4 +
+                  (size_t)T * C * sizeof(fk_index_hit_t);
+    uint8_t *mem = fk__malloc(need);
+    if (!mem) return FK_ENOMEM;
+    float *qf = (float *)mem;
+    int8_t *q8 = (int8_t *)(qf + ix->dp);
+    uint8_t *qu8 = (uint8_t *)(q8 + ix->dp);
+    cand_t *heaps = (cand_t *)(((uintptr_t)(qu8 + ix->dp) + 63) & ~(uintptr_t)63);
+    fk_index_hit_t *cands = (fk_index_hit_t *)(((uintptr_t)(heaps + (size_t)T * C) + 63) & ~(uintptr_t)63);
+    if (normalise(q, ix->dim, ix->dp, qf)) {
+        fk__free(mem);
+        return FK_EINVAL;
+    }
+    float qscale = quantise(qf, ix->dp, q8, NULL);
+    for (int j = 0; j < ix->dp; j++) qu8[j] = (uint8_t)(q8[j] + 128);
+
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t n = ix->n;
+    int nc = 0, rc = FK_OK;
+    int exact = (flags & FK_SEARCH_EXACT) != 0;
+    if (ix->faiss && !exact && n > 0) {
+        /* FAISS proposes; removed labels are skipped (HNSW cannot delete), so ask for more */
+        if (ix->kind == FK_INDEX_FAISS_IVF && !ix->faiss_trained) {
+            /* trained lazily on the templates present: writers are excluded by upgrading the lock */
+            pthread_rwlock_unlock(&ix->lock);
+            pthread_rwlock_wrlock(&ix->lock);
+            if (!ix->faiss_trained) {
+                rc = fk__faiss_train_add(ix->faiss, ix->n, ix->vec, ix->dp, ix->dim, ix->face);
+                if (!rc) ix->faiss_trained = 1;
+            }
+            pthread_rwlock_unlock(&ix->lock);
+            pthread_rwlock_rdlock(&ix->lock);
+            n = ix->n;
+        }
+        int want = C + (int)(ix->faiss_dead < 4096 ? ix->faiss_dead : 4096);
+        int64_t *labels = (int64_t *)heaps; /* reuse: T*C cands hold at least C labels; grow if needed */
+        int64_t *own = NULL;
+        if ((size_t)want * sizeof(int64_t) > (size_t)T * C * sizeof(cand_t)) {
+            own = fk__malloc((size_t)want * sizeof(int64_t));
+            labels = own;
+        }
+        int got = 0;
+        if (!rc && labels) rc = fk__faiss_search(ix->faiss, qf, ix->dp, want, T, labels, &got);
+        else if (!labels) rc = FK_ENOMEM;
+        for (int i = 0; !rc && i < got && nc < C; i++) {
+            size_t s;
+            if (labels[i] < 0 || !hget(ix, labels[i], &s)) continue;
+            if (group_id > 0 && ix->group[s] != group_id) continue;
+            cands[nc].face_id = (int64_t)s; /* slot for now */
+            nc++;
+        }
+        fk__free(own);
+    } else if (n > 0) {
+        int coarse = !exact && n >= ix->coarse_min;
+        int parts = (n >= ix->parallel_min && T > 1) ? T : 1;
+        part_t pp[64];
+        pthread_t th[64];
+        int started[64] = {0};
+        for (int t = 0; t < parts; t++) {
+            pp[t] = (part_t){ix, n * t / parts, n * (t + 1) / parts, coarse, group_id, qf, q8, qu8, qscale,
+                             {heaps + (size_t)t * C, 0, C}};
+            if (t > 0) started[t] = pthread_create(&th[t], NULL, scan_part, &pp[t]) == 0;
+        }
+        scan_part(&pp[0]);
+        for (int t = 1; t < parts; t++) {
+            if (started[t])
+                pthread_join(th[t], NULL);
+            else
+                scan_part(&pp[t]); /* could not start a thread: do its share here */
+        }
+        /* merge the per-thread heaps into one candidate list */
+        heap_t all = {heaps + (size_t)(parts - 1) * C, pp[parts - 1].heap.n, C};
+        for (int t = 0; t < parts - 1; t++)
+            for (int i = 0; i < pp[t].heap.n; i++) heap_push(&all, pp[t].heap.a[i].s, pp[t].heap.a[i].slot);
+        for (int i = 0; i < all.n; i++) cands[nc++].face_id = all.a[i].slot;
+    }
+    /* exact fp32 scores of the candidates, then ids */
+    for (int i = 0; i < nc; i++) {
+        size_t s = (size_t)cands[i].face_id;
+        float d;
+        ix->f32(qf, ix->vec + s * (size_t)ix->dp, 1, ix->dp, &d);
+        cands[i].face_id = ix->face[s];
+        cands[i].person_id = ix->person[s];
+        cands[i].group_id = ix->group[s];
+        cands[i].cosine = d;
+    }
+    pthread_rwlock_unlock(&ix->lock);
+    qsort(cands, (size_t)nc, sizeof *cands, cmp_hit);
+    int out = 0;
+    for (int i = 0; i < nc && out < k; i++) {
+        if (flags & FK_SEARCH_DISTINCT) {
+            int dup = 0;
+            for (int j = 0; j < out && !dup; j++) dup = hits[j].person_id == cands[i].person_id;
+            if (dup) continue;
+        }
+        hits[out++] = cands[i];
+    }
+    *n_hits = out;
+    fk__free(mem);
+    return rc;
+}
