@@ -9,6 +9,7 @@
  */
 #include "nn_tgraph.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -458,6 +459,51 @@ static void test_real_models(void) {
     fk_nn_model_close(m);
 }
 
+/* One model shared by two threads, each with its own session: same results as a lone run. */
+typedef struct {
+    const fk_nn_model_t *m;
+    const float *x;
+    float y[136];
+    int rc;
+} worker_arg;
+
+static void *worker(void *p) {
+    worker_arg *w = p;
+    fk_nn_session_t *s = NULL;
+    w->rc = fk_nn_session_create(w->m, 1, &s);
+    const float *ins[1] = {w->x};
+    float *outs[1] = {w->y};
+    for (int k = 0; k < 20 && w->rc == FK_OK; k++) w->rc = fk_nn_session_run(s, ins, outs);
+    fk_nn_session_destroy(s);
+    return NULL;
+}
+
+static void test_threads(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/faceplugin/fr_landmark.onnx", models_dir());
+    fk_nn_model_t *m = NULL;
+    FK_CHECK_INT(fk_nn_model_open(path, NULL, &m), FK_OK);
+    static float x[2][4096], want[2][136];
+    for (int i = 0; i < 4096; i++) x[0][i] = (float)(i % 17) / 8.0f - 1.0f, x[1][i] = (float)(i % 29) / 14.0f - 1.0f;
+    for (int t = 0; t < 2; t++) {
+        fk_nn_session_t *s = NULL;
+        FK_CHECK_INT(fk_nn_session_create(m, 1, &s), FK_OK);
+        const float *ins[1] = {x[t]};
+        float *outs[1] = {want[t]};
+        FK_CHECK_INT(fk_nn_session_run(s, ins, outs), FK_OK);
+        fk_nn_session_destroy(s);
+    }
+    worker_arg w[2] = {{m, x[0], {0}, -1}, {m, x[1], {0}, -1}};
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) pthread_create(&th[t], NULL, worker, &w[t]);
+    for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 2; t++) {
+        FK_CHECK_INT(w[t].rc, FK_OK);
+        check_vals("threaded run", w[t].y, want[t], 136, 0);
+    }
+    fk_nn_model_close(m);
+}
+
 int main(void) {
     size_t base = fk_mem_in_use();
     test_fold_shape_chain();
@@ -468,6 +514,7 @@ int main(void) {
     test_files();
     test_npy();
     test_real_models();
+    test_threads();
     FK_CHECK_INT(fk_mem_in_use(), base);
     return fk_t_finish();
 }

@@ -27,4 +27,52 @@ static inline int fk__chan_axis(int layout, int rank) { return layout == FK__NHW
 int fk__node_fail(fk__graph *g, const fk__node *n, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The reference kernel of every op (ops_ref.c), also reachable through fk__ref_kernel(op). */
+int fk__op_conv_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_conv_transpose_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_max_pool_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_avg_pool_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_global_avg_pool_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_batch_norm_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_add_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_sub_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_mul_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_div_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_max_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_min_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_pow_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_prelu_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_relu_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_clip_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_leaky_relu_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_sigmoid_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_tanh_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_exp_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_abs_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_neg_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_sqrt_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_rsqrt_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_square_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_softmax_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_matmul_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_gemm_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_concat_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_split_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_slice_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_reshape_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_flatten_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_squeeze_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_unsqueeze_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_identity_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_transpose_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_gather_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_pad_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_reduce_mean_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_reduce_sum_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_reduce_max_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_resize_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_depth_to_space_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_shape_ref(const fk__run_ctx *cx, const fk__node *n);
+int fk__op_cast_ref(const fk__run_ctx *cx, const fk__node *n);
+
 #endif
