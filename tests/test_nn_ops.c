@@ -343,6 +343,25 @@ static void test_elementwise(void) {
         check_vals("add 2-sided", out, FV(11, 21, 12, 22, 13, 23), 6, 0);
         fk_nn_model_close(m);
     }
+    /* axes merged by the broadcast walker: same shape 3-D, per-channel [2,1,1] on [1,2,1,3] */
+    tg_begin();
+    {
+        int in[2] = {tg_in(DIMS(1, 2, 1, 3)), tg_const(DIMS(1, 2, 1, 3), FV(1, 1, 1, 2, 2, 2))};
+        m = run1(FK__OP_MUL, 2, in, FV(1, 2, 3, 4, 5, 6), out, NULL);
+        check_vals("mul same shape", out, FV(1, 2, 3, 8, 10, 12), 6, 0);
+        fk_nn_model_close(m);
+        tg_begin();
+        int in2[2] = {tg_in(DIMS(1, 2, 1, 3)), tg_const(DIMS(2, 1, 1), FV(10, 20))};
+        m = run1(FK__OP_ADD, 2, in2, FV(1, 2, 3, 4, 5, 6), out, NULL);
+        check_vals("add per channel", out, FV(11, 12, 13, 24, 25, 26), 6, 0);
+        fk_nn_model_close(m);
+        tg_begin();
+        int in3[2] = {tg_in(DIMS(2, 1, 3)), tg_const(DIMS(1, 2, 1), FV(10, 20))};
+        m = run1(FK__OP_SUB, 2, in3, FV(1, 2, 3, 4, 5, 6), out, NULL);
+        check_shape(m, 0, 3, (int64_t[]){2, 2, 3});
+        check_vals("sub outer", out, FV(-9, -8, -7, -19, -18, -17, -6, -5, -4, -16, -15, -14), 12, 0);
+        fk_nn_model_close(m);
+    }
     /* PRelu with per-channel slope [2,1,1] on [1,2,1,2] */
     tg_begin();
     {
