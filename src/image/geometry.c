@@ -380,6 +380,82 @@ int fk_affine_invert(const float m[6], float inv[6]) {
     return FK_OK;
 }
 
+/* One warp row. Every pixel maps to src (sx, sy) = (k0 x + bx, k3 x + by); weights are Q11 fractions.
+ * Pixels in [xa, xb) are known to have all four neighbours inside the image and take the branch-free
+ * loop; the others (borders, outside) take the general one. Both compute x0/y0/weights identically. */
+typedef struct warp_row {
+    const fk_image_t *src;
+    const uint8_t *fill;
+    double k0, k3, bx, by;
+    uint8_t *d;
+} warp_row_t;
+
+static void warp_general(const warp_row_t *r, int from, int to) {
+    const int W = r->src->width, H = r->src->height;
+    const size_t ss = (size_t)r->src->stride;
+    const uint8_t *fill = r->fill, *base = r->src->rgb;
+    uint8_t *d = r->d;
+    for (int x = from; x < to; x++) {
+        double sx = r->k0 * (double)x + r->bx, sy = r->k3 * (double)x + r->by;
+        if (!(sx > -1.0 && sy > -1.0 && sx < W && sy < H)) { /* all four neighbours outside */
+            d[3 * x] = fill[0];
+            d[3 * x + 1] = fill[1];
+            d[3 * x + 2] = fill[2];
+            continue;
+        }
+        /* sx, sy > -1 here, so truncating sx + 1 is floor(sx) + 1 (no libm call in the loop) */
+        int x0 = (int)(sx + 1.0) - 1, y0 = (int)(sy + 1.0) - 1;
+        int32_t fx = (int32_t)((sx - x0) * 2048 + 0.5), fy = (int32_t)((sy - y0) * 2048 + 0.5);
+        int32_t w00 = (2048 - fx) * (2048 - fy), w01 = fx * (2048 - fy), w10 = (2048 - fx) * fy, w11 = fx * fy;
+        /* neighbours outside the image are the fill colour, so the border blends into it */
+        int xin0 = x0 >= 0 && x0 < W, xin1 = x0 + 1 >= 0 && x0 + 1 < W;
+        int yin0 = y0 >= 0 && y0 < H, yin1 = y0 + 1 >= 0 && y0 + 1 < H;
+        const uint8_t *r0 = base + (size_t)(yin0 ? y0 : 0) * ss, *r1 = base + (size_t)(yin1 ? y0 + 1 : 0) * ss;
+        const uint8_t *p00 = xin0 && yin0 ? r0 + 3 * (size_t)x0 : fill;
+        const uint8_t *p01 = xin1 && yin0 ? r0 + 3 * (size_t)(x0 + 1) : fill;
+        const uint8_t *p10 = xin0 && yin1 ? r1 + 3 * (size_t)x0 : fill;
+        const uint8_t *p11 = xin1 && yin1 ? r1 + 3 * (size_t)(x0 + 1) : fill;
+        for (int c = 0; c < 3; c++)
+            d[3 * x + c] = (uint8_t)((w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c] + (1 << 21)) >> 22);
+    }
+}
+
+static void warp_inner(const warp_row_t *r, int from, int to) {
+    const size_t ss = (size_t)r->src->stride;
+    const uint8_t *base = r->src->rgb;
+    uint8_t *d = r->d;
+    for (int x = from; x < to; x++) {
+        double sx = r->k0 * (double)x + r->bx, sy = r->k3 * (double)x + r->by;
+        int x0 = (int)(sx + 1.0) - 1, y0 = (int)(sy + 1.0) - 1;
+        int32_t fx = (int32_t)((sx - x0) * 2048 + 0.5), fy = (int32_t)((sy - y0) * 2048 + 0.5);
+        int32_t w00 = (2048 - fx) * (2048 - fy), w01 = fx * (2048 - fy), w10 = (2048 - fx) * fy, w11 = fx * fy;
+        const uint8_t *p = base + (size_t)y0 * ss + 3 * (size_t)x0, *q = p + ss;
+        for (int c = 0; c < 3; c++)
+            d[3 * x + c] = (uint8_t)((w00 * p[c] + w01 * p[3 + c] + w10 * q[c] + w11 * q[3 + c] + (1 << 21)) >> 22);
+    }
+}
+
+/* True when pixel X of the row has all four neighbours inside (the exact test warp_inner relies on). */
+static int warp_is_inner(const warp_row_t *r, int x) {
+    double sx = r->k0 * (double)x + r->bx, sy = r->k3 * (double)x + r->by;
+    if (!(sx > -1.0 && sy > -1.0 && sx < r->src->width && sy < r->src->height)) return 0;
+    int x0 = (int)(sx + 1.0) - 1, y0 = (int)(sy + 1.0) - 1;
+    return x0 >= 0 && y0 >= 0 && x0 + 1 < r->src->width && y0 + 1 < r->src->height;
+}
+
+/* Narrows [*lo, *hi] to the x where LO_V <= k x + b < HI_V (an estimate; exact ends are found after). */
+static void constrain(double k, double b, double lo_v, double hi_v, double *lo, double *hi) {
+    if (k > 0) {
+        if ((lo_v - b) / k > *lo) *lo = (lo_v - b) / k;
+        if ((hi_v - b) / k < *hi) *hi = (hi_v - b) / k;
+    } else if (k < 0) {
+        if ((hi_v - b) / k > *lo) *lo = (hi_v - b) / k;
+        if ((lo_v - b) / k < *hi) *hi = (lo_v - b) / k;
+    } else if (!(b >= lo_v && b < hi_v)) {
+        *hi = *lo - 1;
+    }
+}
+
 int fk_image_warp_affine(const fk_image_t *src, const float m[6], const uint8_t fill_rgb[3], fk_image_t *dst) {
     if (!image_ok(src) || !image_ok(dst) || !m) return FK_EINVAL;
     for (int i = 0; i < 6; i++)
@@ -387,43 +463,29 @@ int fk_image_warp_affine(const fk_image_t *src, const float m[6], const uint8_t 
     float inv[6];
     if (fk_affine_invert(m, inv) != FK_OK) return FK_EINVAL;
     static const uint8_t black[3] = {0, 0, 0};
-    const uint8_t *fill = fill_rgb ? fill_rgb : black;
-    const int W = src->width, H = src->height;
-    const size_t ss = (size_t)src->stride;
+    warp_row_t r = {src, fill_rgb ? fill_rgb : black, inv[0], inv[3], 0, 0, NULL};
+    const int n = dst->width;
     for (int y = 0; y < dst->height; y++) {
-        uint8_t *d = dst->rgb + (size_t)y * dst->stride;
-        double bx = (double)inv[1] * y + inv[2], by = (double)inv[4] * y + inv[5];
-        for (int x = 0; x < dst->width; x++) {
-            double sx = inv[0] * (double)x + bx, sy = inv[3] * (double)x + by;
-            if (!(sx > -1.0 && sy > -1.0 && sx < W && sy < H)) { /* all four neighbours outside */
-                d[3 * x] = fill[0];
-                d[3 * x + 1] = fill[1];
-                d[3 * x + 2] = fill[2];
-                continue;
-            }
-            /* sx, sy > -1 here, so truncating sx + 1 is floor(sx) + 1 (no libm call in the loop) */
-            int x0 = (int)(sx + 1.0) - 1, y0 = (int)(sy + 1.0) - 1;
-            int32_t fx = (int32_t)((sx - x0) * 2048 + 0.5), fy = (int32_t)((sy - y0) * 2048 + 0.5);
-            int32_t w00 = (2048 - fx) * (2048 - fy), w01 = fx * (2048 - fy), w10 = (2048 - fx) * fy, w11 = fx * fy;
-            const uint8_t *p00, *p01, *p10, *p11;
-            if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {
-                p00 = src->rgb + (size_t)y0 * ss + 3 * (size_t)x0;
-                p01 = p00 + 3;
-                p10 = p00 + ss;
-                p11 = p10 + 3;
-            } else { /* at the border: neighbours outside the image are the fill colour */
-                int xin0 = x0 >= 0 && x0 < W, xin1 = x0 + 1 >= 0 && x0 + 1 < W;
-                int yin0 = y0 >= 0 && y0 < H, yin1 = y0 + 1 >= 0 && y0 + 1 < H;
-                const uint8_t *r0 = src->rgb + (size_t)(yin0 ? y0 : 0) * ss;
-                const uint8_t *r1 = src->rgb + (size_t)(yin1 ? y0 + 1 : 0) * ss;
-                p00 = xin0 && yin0 ? r0 + 3 * (size_t)x0 : fill;
-                p01 = xin1 && yin0 ? r0 + 3 * (size_t)(x0 + 1) : fill;
-                p10 = xin0 && yin1 ? r1 + 3 * (size_t)x0 : fill;
-                p11 = xin1 && yin1 ? r1 + 3 * (size_t)(x0 + 1) : fill;
-            }
-            for (int c = 0; c < 3; c++)
-                d[3 * x + c] = (uint8_t)((w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c] + (1 << 21)) >> 22);
+        r.d = dst->rgb + (size_t)y * dst->stride;
+        r.bx = (double)inv[1] * y + inv[2];
+        r.by = (double)inv[4] * y + inv[5];
+        /* the inner pixels form one interval of x (x0 and y0 are monotonic in x): estimate it, then move
+         * its ends until they pass the exact test */
+        double lo = 0, hi = n;
+        constrain(r.k0, r.bx, 0, src->width - 1, &lo, &hi);
+        constrain(r.k3, r.by, 0, src->height - 1, &lo, &hi);
+        int xa = n, xb = n;
+        if (hi >= lo) {
+            xa = lo <= 0 ? 0 : lo >= n ? n : (int)ceil(lo);
+            xb = hi >= n ? n : hi <= 0 ? 0 : (int)hi + 1;
+            if (xb > n) xb = n;
+            while (xa < xb && !warp_is_inner(&r, xa)) xa++;
+            while (xb > xa && !warp_is_inner(&r, xb - 1)) xb--;
+            if (xa >= xb) xa = xb = n;
         }
+        warp_general(&r, 0, xa);
+        warp_inner(&r, xa, xb);
+        warp_general(&r, xb, n);
     }
     return FK_OK;
 }
