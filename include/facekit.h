@@ -778,18 +778,6 @@ FK_API int fk_store_group_id(fk_store_t *s, const char *name, int64_t *id);
 /* Counts of persons and faces. */
 FK_API int fk_store_count(fk_store_t *s, size_t *persons, size_t *faces);
 
-/* Gallery archive: every person with their faces (templates and images), for backup and transfer.
- * File format (all integers little-endian):
- *   "FKGALLRY" | u32 version (1) | u32 flags (bit 0: encrypted) | u32 header bytes after this field |
- *   if encrypted: 12-byte nonce, body = AES-256-GCM(ARCHIVE_KEY, nonce, aad = the 20 bytes before) | tag
- *   body: records "P" person, "F" face (see src/store/archive.c), ending with "E" + person/face counts.
- * ARCHIVE_KEY NULL writes a plain (unencrypted) archive — templates and images in the clear; callers
- * must say so. Import: MODEL_ID (may be NULL) refuses (FK_EMISMATCH, nothing written) an archive holding
- * templates of any other model; each person is added in its own transaction with new ids. */
-FK_API int fk_store_export(fk_store_t *s, const char *path, const uint8_t *archive_key, size_t *persons,
-                           size_t *faces);
-FK_API int fk_store_import(fk_store_t *s, const char *path, const uint8_t *archive_key, const char *model_id,
-                           size_t *persons, size_t *faces);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Gallery (src/gallery): in-memory template index and open-set 1:N identification                   */

@@ -19,6 +19,10 @@ int fk_cli_compare(int argc, char **argv);
 int fk_cli_bench(int argc, char **argv);     /* bench pipeline */
 int fk_cli_calibrate(int argc, char **argv); /* calibrate lfw */
 int fk_cli_eval(int argc, char **argv); /* cmd_eval.c: eval lfw|detect */
+int fk_cli_enroll(int argc, char **argv);       /* cmd_gallery.c */
+int fk_cli_identify(int argc, char **argv);     /* cmd_gallery.c */
+int fk_cli_gallery(int argc, char **argv);      /* cmd_gallery.c: gallery list|show|remove */
+int fk_cli_bench_search(int argc, char **argv); /* cmd_gallery.c: bench search (from main.c) */
 
 /* Directory holding models/<package>/ files: $FK_MODELS_DIR, else the source tree's models/. */
 const char *fk_cli_models_dir(void);

@@ -29,6 +29,9 @@ static const struct {
     {"bench", fk_cli_bench, "stage timings: bench pipeline IMG [--threads N] [--runs N]"},
     {"calibrate", fk_cli_calibrate, "fit the compare calibration: calibrate lfw --pairs P --root D --out M"},
     {"eval", fk_cli_eval, "accuracy: eval lfw (verification), eval detect (recall, false positives)"},
+    {"enroll", fk_cli_enroll, "enrol a person: enroll --data DIR --name NAME [--group G] [--external-id ID] IMG..."},
+    {"identify", fk_cli_identify, "1:N search: identify --data DIR IMG [--group G] [--top K]"},
+    {"gallery", fk_cli_gallery, "gallery list|show|remove --data DIR ..."},
 };
 
 const char *fk_cli_models_dir(void) {
@@ -56,6 +59,8 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    /* `bench search` lives with the gallery (cmd_gallery.c); other bench kinds in the table's entry */
+    if (argc > 2 && !strcmp(argv[1], "bench") && !strcmp(argv[2], "search")) return fk_cli_bench_search(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "facekit: unknown command '%s'\n", argv[1]);
