@@ -287,6 +287,9 @@ static void test_errors(void) {
     write_tiny("myerf", "Erf", 0, 16);
     expect_error("unsupported op", FK_EUNSUPPORTED, "Erf", "myerf");
 
+    write_tiny("w", "Relu6", 0, 16); /* a node named like a constant */
+    expect_error("duplicate name", FK_EFORMAT, "duplicate", "'w'");
+
     write_tiny("act", "Relu6", 300, 16);
     expect_error("truncated json", FK_EFORMAT, "model.json", "JSON");
 

@@ -1199,6 +1199,144 @@ static int strided_slice(tf_loader *L, const tf_node *n) {
     return FK_OK;
 }
 
+/* Output tensor K of a multi-output node ("x", "x:1", ...). */
+static int out_k(tf_loader *L, const tf_node *n, int k) {
+    char nm[512];
+    if (!k) return out_id(L, n);
+    snprintf(nm, sizeof nm, "%s:%d", n->name, k);
+    int id = fk__graph_find(L->g, nm);
+    return id >= 0 ? id : fail(L, FK_EINTERNAL, "output tensor %d missing", k);
+}
+
+/* Split(axis, value) equal parts; SplitV(value, sizes, axis); Unpack(value) = equal Split + Squeeze each. */
+static int split(tf_loader *L, const tf_node *n) {
+    int unpack = !strcmp(n->op, "Unpack"), v = !strcmp(n->op, "SplitV");
+    int64_t k, axis;
+    if (!attr_int(L, n, unpack ? "num" : "num_split", 0, &k)) return FK_EFORMAT;
+    if (k < 1 || k > FK__MAX_SPLIT) return fail(L, FK_EUNSUPPORTED, "%lld outputs", (long long)k);
+    int rc = FK_OK;
+    if (unpack) {
+        if (!attr_int(L, n, "axis", 0, &axis)) return FK_EFORMAT;
+    } else {
+        rc = const_int(L, n, v ? 2 : 0, "axis", &axis);
+    }
+    if (rc) return rc;
+    if (axis < -FK__MAX_RANK || axis >= FK__MAX_RANK) return fail(L, FK_EFORMAT, "axis %lld", (long long)axis);
+    int64_t sizes[FK__MAX_SPLIT];
+    int ns = 0;
+    if (v) {
+        if ((rc = const_ints(L, n, 1, "size_splits", sizes, FK__MAX_SPLIT, &ns))) return rc;
+        if (ns != k) return fail(L, FK_EFORMAT, "%d sizes for %lld outputs", ns, (long long)k);
+        for (int i = 0; i < ns; i++)
+            if (sizes[i] < 0) return fail(L, FK_EUNSUPPORTED, "inferred (-1) split sizes");
+    }
+    int x = input_id(L, n, v ? 0 : unpack ? 0 : 1);
+    if (x < 0) return x;
+    int outs[FK__MAX_SPLIT];
+    for (int i = 0; i < k; i++) {
+        char suf[32];
+        snprintf(suf, sizeof suf, "part%d", i);
+        outs[i] = unpack ? temp_tensor(L, n, suf, L->g->t[x].dtype) : out_k(L, n, i);
+        if (outs[i] < 0) return outs[i];
+    }
+    char nm[600];
+    snprintf(nm, sizeof nm, "%s%s", n->name, unpack ? "/split" : "");
+    int idx = fk__graph_add_node(L->g, FK__OP_SPLIT, nm, 1, &x, (int)k, outs);
+    if (idx < 0) return graph_fail(L, idx);
+    fk__node *nd = &L->g->n[idx];
+    nd->a.layout = FK__NHWC;
+    nd->a.axis = (int)axis;
+    nd->a.n_split = ns;
+    for (int i = 0; i < ns; i++) nd->a.split[i] = sizes[i];
+    for (int i = 0; unpack && i < k; i++) {
+        snprintf(nm, sizeof nm, "%s/squeeze%d", n->name, i);
+        EMIT_OR_FAIL(sq, L, FK__OP_SQUEEZE, nm, 1, &outs[i], out_k(L, n, i));
+        sq->a.axes[0] = (int)axis;
+        sq->a.n_axes = 1;
+    }
+    return FK_OK;
+}
+
+/* A float scalar constant "<node>/<suffix>" for composed ops. */
+static int scalar_const(tf_loader *L, const tf_node *n, const char *suffix, float value) {
+    char nm[600];
+    snprintf(nm, sizeof nm, "%s/%s", n->name, suffix);
+    float *d = fk__malloc(sizeof(float));
+    if (!d) return fail(L, FK_ENOMEM, "out of memory");
+    *d = value;
+    int id = fk__graph_add_tensor(L->g, nm, FK__DT_F32, FK__T_CONST, 0, NULL, d);
+    return id < 0 ? graph_fail(L, id) : id;
+}
+
+/* Elu(x) = Relu(x) + (Exp(Min(x, 0)) - 1): no internal op of its own. */
+static int elu(tf_loader *L, const tf_node *n) {
+    int x = input_id(L, n, 0), zero = scalar_const(L, n, "zero", 0.0f), one = scalar_const(L, n, "one", 1.0f);
+    int r = temp_tensor(L, n, "relu", FK__DT_F32), m = temp_tensor(L, n, "min", FK__DT_F32);
+    int e = temp_tensor(L, n, "exp", FK__DT_F32), s = temp_tensor(L, n, "expm1", FK__DT_F32);
+    char nm[600];
+    snprintf(nm, sizeof nm, "%s/relu", n->name);
+    EMIT_OR_FAIL(n1, L, FK__OP_RELU, nm, 1, &x, r);
+    int mi[2] = {x, zero};
+    snprintf(nm, sizeof nm, "%s/min", n->name);
+    EMIT_OR_FAIL(n2, L, FK__OP_MIN, nm, 2, mi, m);
+    snprintf(nm, sizeof nm, "%s/exp", n->name);
+    EMIT_OR_FAIL(n3, L, FK__OP_EXP, nm, 1, &m, e);
+    int si[2] = {e, one};
+    snprintf(nm, sizeof nm, "%s/expm1", n->name);
+    EMIT_OR_FAIL(n4, L, FK__OP_SUB, nm, 2, si, s);
+    int ai[2] = {r, s};
+    EMIT_OR_FAIL(n5, L, FK__OP_ADD, n->name, 2, ai, out_id(L, n));
+    (void)n1, (void)n2, (void)n3, (void)n4, (void)n5;
+    return FK_OK;
+}
+
+/* SquaredDifference(a, b) = Square(a - b). */
+static int squared_difference(tf_loader *L, const tf_node *n) {
+    int in[2] = {input_id(L, n, 0), input_id(L, n, 1)}, d = temp_tensor(L, n, "diff", FK__DT_F32);
+    char nm[600];
+    snprintf(nm, sizeof nm, "%s/diff", n->name);
+    EMIT_OR_FAIL(n1, L, FK__OP_SUB, nm, 2, in, d);
+    EMIT_OR_FAIL(n2, L, FK__OP_SQUARE, n->name, 1, &d, out_id(L, n));
+    (void)n1, (void)n2;
+    return FK_OK;
+}
+
+static int clip_by_value(tf_loader *L, const tf_node *n) {
+    float lim[2];
+    for (int k = 0; k < 2; k++) {
+        int id = const_input(L, n, 1 + k, k ? "clip_value_max" : "clip_value_min");
+        if (id < 0) return id;
+        const fk__tensor *t = &L->g->t[id];
+        if (fk__tensor_numel(t) != 1 || t->dtype != FK__DT_F32)
+            return fail(L, FK_EUNSUPPORTED, "clip bounds must be float scalars");
+        lim[k] = ((const float *)t->data)[0];
+    }
+    int in = input_id(L, n, 0);
+    EMIT_OR_FAIL(nd, L, FK__OP_CLIP, n->name, 1, &in, out_id(L, n));
+    nd->a.clip_min = lim[0];
+    nd->a.clip_max = lim[1];
+    return FK_OK;
+}
+
+/* GatherV2(params, indices, axis) with batch_dims 0. */
+static int gather(tf_loader *L, const tf_node *n) {
+    int64_t axis = 0, bd;
+    if (!attr_int(L, n, "batch_dims", 0, &bd)) return FK_EFORMAT;
+    if (bd) return fail(L, FK_EUNSUPPORTED, "batch_dims %lld", (long long)bd);
+    int rc = n->n_in > 2 ? const_int(L, n, 2, "axis", &axis) : FK_OK;
+    if (rc) return rc;
+    if (axis < -FK__MAX_RANK || axis >= FK__MAX_RANK) return fail(L, FK_EFORMAT, "axis %lld", (long long)axis);
+    int in[2] = {input_id(L, n, 0), input_id(L, n, 1)};
+    EMIT_OR_FAIL(nd, L, FK__OP_GATHER, n->name, 2, in, out_id(L, n));
+    nd->a.axis = (int)axis;
+    return FK_OK;
+}
+
+static int batch_matmul(tf_loader *L, const tf_node *n) {
+    if (attr_bool(n, "adj_x") || attr_bool(n, "adj_y")) return fail(L, FK_EUNSUPPORTED, "adj_x / adj_y");
+    return simple(L, n, FK__OP_MATMUL, 2);
+}
+
 /* Shape: the internal op yields int64 (graph.h); TF's default out_type int32 gets a Cast so that Pack and
  * Concat see one integer type. Folded away at prepare time. */
 static int shape(tf_loader *L, const tf_node *n) {
@@ -1286,6 +1424,12 @@ static int convert(tf_loader *L, const tf_node *n) {
     for (size_t i = 0; i < FK__ARRAY_LEN(table); i++)
         if (!strcmp(op, table[i].tf)) return simple(L, n, table[i].op, table[i].n_in);
     if (!strcmp(op, "Shape")) return shape(L, n);
+    if (!strcmp(op, "Split") || !strcmp(op, "SplitV") || !strcmp(op, "Unpack")) return split(L, n);
+    if (!strcmp(op, "Elu")) return elu(L, n);
+    if (!strcmp(op, "SquaredDifference")) return squared_difference(L, n);
+    if (!strcmp(op, "ClipByValue")) return clip_by_value(L, n);
+    if (!strcmp(op, "GatherV2")) return gather(L, n);
+    if (!strcmp(op, "BatchMatMul") || !strcmp(op, "BatchMatMulV2")) return batch_matmul(L, n);
     if (!strcmp(op, "Conv2D")) return conv_fused(L, n, 0, 0);
     if (!strcmp(op, "_FusedConv2D")) return conv_fused(L, n, 0, 1);
     if (!strcmp(op, "DepthwiseConv2dNative")) return conv_fused(L, n, 1, 0);
@@ -1484,10 +1628,23 @@ static int make_tensors(tf_loader *L) {
         int dt = attr_dtype(n, "T");
         if (!strcmp(n->op, "Shape")) dt = attr_dtype(n, "out_type");
         if (!strcmp(n->op, "Cast")) dt = attr_dtype(n, "DstT");
+        if (dt <= 0) dt = attr_dtype(n, "Tparams"); /* GatherV2 */
         if (dt <= 0) dt = FK__DT_F32;
-        if (n->n_out > 1) return fail(L, FK_EUNSUPPORTED, "nodes with %d outputs are not supported", n->n_out);
-        int id = fk__graph_add_tensor(L->g, n->name, dt, FK__T_ACT, 0, NULL, NULL);
-        if (id < 0) return graph_fail(L, id);
+        int outs = 1;
+        if (!strcmp(n->op, "Split") || !strcmp(n->op, "SplitV") || !strcmp(n->op, "Unpack")) {
+            int64_t k;
+            if (!attr_int(L, n, !strcmp(n->op, "Unpack") ? "num" : "num_split", 0, &k)) return FK_EFORMAT;
+            if (k < 1 || k > FK__MAX_SPLIT) return fail(L, FK_EUNSUPPORTED, "%lld outputs (1 to %d)", (long long)k,
+                                                         FK__MAX_SPLIT);
+            outs = (int)k;
+        }
+        if (n->n_out > outs) return fail(L, FK_EFORMAT, "output %d is read but the node has %d", n->n_out - 1, outs);
+        for (int k = 0; k < outs; k++) {
+            char nm[512];
+            if (k) snprintf(nm, sizeof nm, "%s:%d", n->name, k);
+            int id = fk__graph_add_tensor(L->g, k ? nm : n->name, dt, FK__T_ACT, 0, NULL, NULL);
+            if (id < 0) return graph_fail(L, id);
+        }
     }
     L->cur = NULL;
     return FK_OK;

@@ -302,6 +302,32 @@ const models = [];
   models.push(m);
 }
 
+// Multi-output and composed ops: Split, SplitV, Unpack, Elu, SquaredDifference, ClipByValue, GatherV2,
+// BatchMatMulV2.
+{
+  const m = new Model('multi', 7);
+  m.input('x', [1, 6, 4]);
+  m.ints('sp/axis', [2], []);
+  m.node('sp', 'Split', ['sp/axis', 'x'], { T: A.T(), num_split: A.i(2) }); // 2 x [1,6,2]
+  m.ints('spv/sizes', [1, 3, 2]); m.ints('spv/axis', [1], []);
+  m.node('spv', 'SplitV', ['x', 'spv/sizes', 'spv/axis'], { T: A.T(), Tlen: A.T('DT_INT32'), num_split: A.i(3) });
+  m.node('un', 'Unpack', ['x'], { T: A.T(), num: A.i(4), axis: A.i(-1) }); // 4 x [1,6]
+  m.node('elu', 'Elu', ['sp:1'], { T: A.T() });
+  m.node('sd', 'SquaredDifference', ['sp', 'elu'], { T: A.T() });
+  m.konst('lo', [], [0.1]); m.konst('hi', [], [0.6]);
+  m.node('clip', 'ClipByValue', ['spv:1', 'lo', 'hi'], { T: A.T() });
+  m.ints('gi', [2, 0, 0, 1]); m.ints('gax', [1], []);
+  m.node('ga', 'GatherV2', ['clip', 'gi', 'gax'], { Tparams: A.T(), Tindices: A.T('DT_INT32'), Taxis: A.T('DT_INT32'), batch_dims: A.i(0) });
+  m.konst('bw', [4, 3]);
+  m.node('bmm', 'BatchMatMulV2', ['ga', 'bw'], { T: A.T(), adj_x: A.b(false), adj_y: A.b(false) }); // [1,4,3]
+  m.node('add', 'AddV2', ['un:3', 'un:1'], { T: A.T() });
+  m.node('out_sd', 'Identity', ['sd'], { T: A.T() });
+  m.node('out_bmm', 'Identity', ['bmm'], { T: A.T() });
+  m.node('out_add', 'Identity', ['add'], { T: A.T() });
+  m.node('out_spv', 'Identity', ['spv:2'], { T: A.T() });
+  models.push(m);
+}
+
 const out = process.argv[2];
 if (!out) {
   process.stderr.write('usage: tfjs_synth.js OUTDIR\n');
