@@ -270,6 +270,48 @@ static void test_tiny(void) {
     FK_CHECK_INT(fk_mem_in_use(), base);
 }
 
+/* _FusedConv2D with FusedBatchNorm (TF.js itself cannot run it, so no reference run): the batch norm is
+ * folded into the filter and bias, s = scale / sqrt(var + eps), w' = w * s, b' = offset - mean * s. */
+static void test_fused_batch_norm(void) {
+    static const char *json =
+        "{\"format\": \"graph-model\", \"modelTopology\": {\"node\": ["
+        "{\"name\": \"x\", \"op\": \"Placeholder\", \"attr\": {\"shape\": {\"shape\": {\"dim\": [{\"size\": \"1\"},"
+        " {\"size\": \"2\"}, {\"size\": \"2\"}, {\"size\": \"1\"}]}}}},"
+        "{\"name\": \"w\", \"op\": \"Const\"}, {\"name\": \"sc\", \"op\": \"Const\"}, {\"name\": \"of\", \"op\": \"Const\"},"
+        "{\"name\": \"mu\", \"op\": \"Const\"}, {\"name\": \"var\", \"op\": \"Const\"},"
+        "{\"name\": \"cv\", \"op\": \"_FusedConv2D\", \"input\": [\"x\", \"w\", \"sc\", \"of\", \"mu\", \"var\"], \"attr\":"
+        " {\"padding\": {\"s\": \"VkFMSUQ=\"}, \"num_args\": {\"i\": \"4\"}, \"epsilon\": {\"f\": 1},"
+        " \"fused_ops\": {\"list\": {\"s\": [\"RnVzZWRCYXRjaE5vcm0=\", \"UmVsdQ==\"]}}}}"
+        "]}, \"weightsManifest\": [{\"paths\": [\"bn.bin\"], \"weights\": ["
+        "{\"name\": \"w\", \"shape\": [1, 1, 1, 2], \"dtype\": \"float32\"},"
+        "{\"name\": \"sc\", \"shape\": [2], \"dtype\": \"float32\"}, {\"name\": \"of\", \"shape\": [2], \"dtype\": \"float32\"},"
+        "{\"name\": \"mu\", \"shape\": [2], \"dtype\": \"float32\"}, {\"name\": \"var\", \"shape\": [2], \"dtype\": \"float32\"}"
+        "]}]}";
+    static const float bin[10] = {1, 2, /* scale */ 2, 3, /* offset */ 0.5f, -1, /* mean */ 1, 0, /* var */ 3, 0};
+    write_file("bn.json", json, strlen(json));
+    write_file("bn.bin", bin, sizeof bin);
+    char p[512];
+    snprintf(p, sizeof p, "%s/bn.json", tmpdir);
+    fk__graph g;
+    int rc = load(&g, p);
+    if (rc) fprintf(stderr, "fused batch norm: %s\n", g.err);
+    FK_CHECK_INT(rc, FK_OK);
+    FK_CHECK_INT(g.nn, 1);
+    if (!rc && g.nn == 1) {
+        const fk__node *n = &g.n[0];
+        FK_CHECK_INT(n->op, FK__OP_CONV);
+        FK_CHECK_INT(n->n_in, 3);
+        FK_CHECK_INT(n->a.act, FK__ACT_RELU);
+        const fk__tensor *w = &g.t[n->in[1]], *b = &g.t[n->in[2]];
+        FK_CHECK_INT(w->dims[0], 2);
+        FK_CHECK_NEAR(((float *)w->data)[0], 1.0, 1e-6); /* s = 2 / sqrt(3 + 1) = 1 */
+        FK_CHECK_NEAR(((float *)w->data)[1], 6.0, 1e-6); /* s = 3 / sqrt(0 + 1) = 3 */
+        FK_CHECK_NEAR(((float *)b->data)[0], -0.5, 1e-6);
+        FK_CHECK_NEAR(((float *)b->data)[1], -1.0, 1e-6);
+    }
+    fk__graph_free(&g);
+}
+
 static void expect_error(const char *what, int want, const char *needle1, const char *needle2) {
     size_t base = fk_mem_in_use();
     fk__graph g;
@@ -413,6 +455,7 @@ int main(void) {
     test_float16_weights();
     test_input_size();
     test_tiny();
+    test_fused_batch_norm();
     test_errors();
 
     write_tiny("act", "Relu6", 0, 16);

@@ -142,8 +142,10 @@ const models = [];
   m.node('c4', '_FusedConv2D', ['c3', 'w4', 'b4', 'a4'], conv([1, 1], 'VALID', {
     fused_ops: A.strs(['BiasAdd', 'Prelu']), num_args: A.i(2), epsilon: A.f(0),
   }));
+  m.node('c4b', 'Conv2D', ['c3', 'w4'], conv([1, 1], 'VALID')); // w4 shared by two convolutions
+  m.node('c4s', 'AddV2', ['c4', 'c4b'], { T: A.T() });
   m.konst('dw5', [2, 2, 3, 1]);
-  m.node('c5', 'DepthwiseConv2dNative', ['c4', 'dw5'], conv([1, 1], 'VALID'));
+  m.node('c5', 'DepthwiseConv2dNative', ['c4s', 'dw5'], conv([1, 1], 'VALID'));
   m.node('out', 'Tanh', ['c5'], { T: A.T() });
   models.push(m);
 }
