@@ -422,7 +422,7 @@ static int add_weight(tf_loader *L, const tf_weight *tw, const unsigned char *sr
             else if (tw->qkind == 2) v = (src[2 * i] | (src[2 * i + 1] << 8)) * tw->scale + tw->min;
             else v = half_to_float((uint16_t)(src[2 * i] | (src[2 * i + 1] << 8)));
             if (tw->dtype == FK__DT_F32) ((float *)data)[i] = (float)v;
-            else ((int32_t *)data)[i] = (int32_t)lrint(v);
+            else ((int32_t *)data)[i] = v >= -2147483648.0 && v <= 2147483647.0 ? (int32_t)lrint(v) : 0;
         }
     }
     int id = fk__graph_add_tensor(L->g, tw->name, tw->dtype, FK__T_CONST, tw->rank, tw->dims, data);
@@ -500,9 +500,18 @@ static int const_ints(tf_loader *L, const tf_node *n, int i, const char *what, i
     int64_t k = fk__tensor_numel(t);
     if (k > cap) return fail(L, FK_EUNSUPPORTED, "input %d (%s) has %lld values, at most %d", i, what, (long long)k, cap);
     for (int64_t j = 0; j < k; j++) {
-        if (t->dtype == FK__DT_I32) out[j] = ((const int32_t *)t->data)[j];
-        else if (t->dtype == FK__DT_I64) out[j] = ((const int64_t *)t->data)[j];
-        else out[j] = (int64_t)((const float *)t->data)[j];
+        if (t->dtype == FK__DT_I32) {
+            out[j] = ((const int32_t *)t->data)[j];
+        } else if (t->dtype == FK__DT_I64) {
+            out[j] = ((const int64_t *)t->data)[j];
+        } else {
+            float f = ((const float *)t->data)[j];
+            if (!(f >= -2147483648.0f && f <= 2147483647.0f)) /* NaN too: the cast would be undefined */
+                return fail(L, FK_EFORMAT, "input %d (%s) holds %g, not an integer", i, what, (double)f);
+            out[j] = (int64_t)f;
+        }
+        if (out[j] < INT32_MIN || out[j] > INT32_MAX) /* sizes, axes, pads: keeps later arithmetic in range */
+            return fail(L, FK_EFORMAT, "input %d (%s) holds %lld", i, what, (long long)out[j]);
     }
     *count = (int)k;
     return FK_OK;
@@ -1121,6 +1130,8 @@ static int strided_slice(tf_loader *L, const tf_node *n) {
         !attr_int(L, n, "ellipsis_mask", 0, &elm) || !attr_int(L, n, "new_axis_mask", 0, &nam) ||
         !attr_int(L, n, "shrink_axis_mask", 0, &sam))
         return FK_EFORMAT;
+    if (bm < 0 || em < 0 || elm < 0 || nam < 0 || sam < 0 || (bm | em | elm | nam | sam) >= (1 << 16))
+        return fail(L, FK_EFORMAT, "bad mask");
     if (elm & (elm - 1)) return fail(L, FK_EFORMAT, "more than one ellipsis");
     int ell = -1;
     for (int i = 0; i < kb; i++)
