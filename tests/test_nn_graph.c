@@ -459,6 +459,154 @@ static void test_real_models(void) {
     fk_nn_model_close(m);
 }
 
+/* Random DAGs of shape-preserving ops on [1,4,3,3]: the prepared graph (fused, folded, buffers reused and
+ * aliased) must compute what the same graph computes with every tensor exposed as an output (nothing fused,
+ * nothing reused). Catches memory-plan overlaps and fusion mistakes that hand-made graphs miss. */
+static uint32_t rs = 12345;
+static int rnd(int n) {
+    rs = rs * 1664525u + 1013904223u;
+    return (int)((rs >> 8) % (uint32_t)n);
+}
+
+static void build_random(uint32_t seed, int expose_all, int *n_out) {
+    rs = seed;
+    tg_begin();
+    int t[64], nt = 0;
+    t[nt++] = tg_in(DIMS(1, 4, 3, 3));
+    t[nt++] = tg_in(DIMS(1, 4, 3, 3));
+    int nodes = 6 + rnd(14);
+    for (int k = 0; k < nodes; k++) {
+        int a = t[rnd(nt)], b = t[rnd(nt)], y = -1;
+        fk__node *n;
+        switch (rnd(12)) {
+        case 0: tg_node(FK__OP_RELU, 1, &a, &y); break;
+        case 1: tg_node(FK__OP_SIGMOID, 1, &a, &y); break;
+        case 2: {
+            int in[2] = {a, b};
+            tg_node(rnd(2) ? FK__OP_ADD : FK__OP_MUL, 2, in, &y);
+            break;
+        }
+        case 3: {
+            float w[16];
+            for (int i = 0; i < 16; i++) w[i] = (float)(rnd(200) - 100) / 100.0f;
+            int in[3] = {a, tg_const(DIMS(4, 4, 1, 1), w), tg_const(DIMS(4), FV(0.1f, 0.2f, -0.1f, 0))};
+            tg_node(FK__OP_CONV, 3, in, &y);
+            break;
+        }
+        case 4: {
+            int in[3] = {a, tg_const(DIMS(4), FV(1, 2, -1, 0.5f)), tg_const(DIMS(4), FV(0, 1, 0, -1))};
+            tg_node(FK__OP_BATCH_NORM, 3, in, &y);
+            break;
+        }
+        case 5: {
+            n = tg_node(FK__OP_CLIP, 1, &a, &y);
+            n->a.clip_min = -0.5f;
+            n->a.clip_max = 0.5f;
+            break;
+        }
+        case 6: { /* reshape there and back: two views */
+            int r, in[2] = {a, tg_consti(DIMS(2), IV(1, -1))};
+            tg_node(FK__OP_RESHAPE, 2, in, &r);
+            int in2[2] = {r, tg_consti(DIMS(4), IV(1, 4, 3, 3))};
+            tg_node(FK__OP_RESHAPE, 2, in2, &y);
+            break;
+        }
+        case 7: { /* concat on channels, then keep the second half */
+            int c, in[2] = {a, b};
+            n = tg_node(FK__OP_CONCAT, 2, in, &c);
+            n->a.axis = 1;
+            n = tg_node(FK__OP_SLICE, 1, &c, &y);
+            n->a.s_n = 1;
+            n->a.s_axes[0] = 1, n->a.s_starts[0] = 4, n->a.s_ends[0] = INT64_MAX, n->a.s_steps[0] = 1;
+            break;
+        }
+        case 8: {
+            n = tg_node(FK__OP_TRANSPOSE, 1, &a, &y);
+            int perm[4] = {0, 1, 3, 2};
+            memcpy(n->a.perm, perm, sizeof perm);
+            n->a.n_perm = 4;
+            break;
+        }
+        case 9: tg_node(FK__OP_IDENTITY, 1, &a, &y); break;
+        case 10: {
+            int in[2] = {a, tg_const(DIMS(4, 1, 1), FV(0.1f, 0.2f, 0.3f, 0.4f))};
+            tg_node(FK__OP_PRELU, 2, in, &y);
+            break;
+        }
+        default: tg_node(FK__OP_TANH, 1, &a, &y); break;
+        }
+        t[nt++] = y;
+    }
+    *n_out = 0;
+    if (expose_all) {
+        for (int i = 2; i < nt; i++) tg_output(t[i]);
+        *n_out = nt - 2;
+    } else {
+        tg_output(t[nt - 1]);
+        tg_output(t[2 + rnd(nt - 2)]);
+        *n_out = 2;
+    }
+}
+
+static int n_nodes_loaded(const fk_nn_model_t *m) {
+    fk_nn_model_info_t info;
+    return fk_nn_model_info(m, &info) == FK_OK ? info.nodes_loaded : 0;
+}
+
+static void test_random_graphs(void) {
+    static float x[2][36], o1[64][36], o2[64][36];
+    for (int i = 0; i < 36; i++) x[0][i] = (float)(i % 7) / 3.0f - 1.0f, x[1][i] = (float)(i % 5) / 2.0f - 1.0f;
+    int bad = 0, fused = 0;
+    for (uint32_t seed = 1; seed <= 300; seed++) {
+        int n1, n2;
+        const float *ins[2] = {x[0], x[1]};
+        float *outs1[64], *outs2[64];
+        for (int i = 0; i < 64; i++) outs1[i] = o1[i], outs2[i] = o2[i];
+        build_random(seed, 0, &n1);
+        int want_a = tg.outputs[0], want_b = tg.outputs[1];
+        fk_nn_options_t o;
+        memset(&o, 0, sizeof o);
+        o.use_reference = seed % 2; /* odd seeds: reference kernels; even: fast ones */
+        fk_nn_model_t *m = NULL;
+        int rc = fk__nn_model_from_graph(&tg, &o, &m);
+        fk_nn_session_t *s = NULL;
+        if (!rc) rc = fk_nn_session_create(m, 1, &s);
+        if (!rc) rc = fk_nn_session_run(s, ins, outs1);
+        if (rc) fprintf(stderr, "seed %u: %s %s\n", seed, fk_nn_model_errmsg(m), s ? fk_nn_session_errmsg(s) : "");
+        FK_CHECK_INT(rc, FK_OK);
+        if (!rc && fk__nn_model_graph(m)->nn < n_nodes_loaded(m)) fused++;
+        fk_nn_session_destroy(s);
+        fk_nn_model_close(m);
+        build_random(seed, 1, &n2);
+        int ia = -1, ib = -1; /* tensor ids are the same in both builds */
+        for (int i = 0; i < tg.n_outputs; i++) {
+            if (tg.outputs[i] == want_a) ia = i;
+            if (tg.outputs[i] == want_b) ib = i;
+        }
+        o.use_reference = 1;
+        m = NULL;
+        s = NULL;
+        rc = fk__nn_model_from_graph(&tg, &o, &m);
+        if (!rc) rc = fk_nn_session_create(m, 1, &s);
+        if (!rc) rc = fk_nn_session_run(s, ins, outs2);
+        FK_CHECK_INT(rc, FK_OK);
+        fk_nn_session_destroy(s);
+        fk_nn_model_close(m);
+        if (ia < 0 || ib < 0) {
+            FK_CHECK(ia >= 0 && ib >= 0);
+            continue;
+        }
+        for (int i = 0; i < 36; i++)
+            if (fabsf(o1[0][i] - o2[ia][i]) > 1e-4f || fabsf(o1[1][i] - o2[ib][i]) > 1e-4f) {
+                if (bad < 5) fprintf(stderr, "random graph seed %u differs at %d\n", seed, i);
+                bad++;
+                break;
+            }
+    }
+    FK_CHECK_INT(bad, 0);
+    FK_CHECK(fused > 100); /* most random graphs had something fused or removed */
+}
+
 /* One model shared by two threads, each with its own session: same results as a lone run. */
 typedef struct {
     const fk_nn_model_t *m;
@@ -515,6 +663,7 @@ int main(void) {
     test_npy();
     test_real_models();
     test_threads();
+    test_random_graphs();
     FK_CHECK_INT(fk_mem_in_use(), base);
     return fk_t_finish();
 }
