@@ -174,6 +174,8 @@ int fk_detect(fk_ctx_t *c, const fk_image_t *img, const fk_detect_options_t *opt
         !(o.nms_iou >= 0 && o.nms_iou <= 1) || !(o.score_threshold >= 0 && o.score_threshold <= 1) ||
         !(o.min_face >= 0) || o.max_faces < 0)
         return fk__ctx_fail(c, FK_EINVAL, "fk_detect: invalid options");
+    if (!(o.flags & FK_DETECT_NO_LANDMARKS) && !c->s[FK__M_LANDMARK])
+        return fk__ctx_fail(c, FK_EUNSUPPORTED, "the engine was opened without fr_landmark (use FK_DETECT_NO_LANDMARKS)");
     int w = o.width, h = o.height;
     if (!w) auto_size(img->width, img->height, AUTO_LONG_SIDE, &w, &h);
     size_t nc = 0;

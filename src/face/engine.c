@@ -48,11 +48,15 @@ int fk__rfb_priors(int width, int height, float *priors) {
             for (int j = 0; j < fw; j++)
                 for (int m = 0; m < n_min[k]; m++) {
                     if (priors) {
+                        /* as the model's own decoder (Ultra-Light-Fast-Generic-Face-Detector's priors):
+                         * centres spread over the feature map, so (j + 0.5) / fw rather than
+                         * (j + 0.5) * step / width when the size is not a multiple of the step, and
+                         * every value clamped to 0..1 */
                         float *p = priors + 4 * n;
-                        p[0] = (j + 0.5f) * steps[k] / width;
-                        p[1] = (i + 0.5f) * steps[k] / height;
-                        p[2] = min_sizes[k][m] / width;
-                        p[3] = min_sizes[k][m] / height;
+                        p[0] = fminf((j + 0.5f) / fw, 1.0f);
+                        p[1] = fminf((i + 0.5f) / fh, 1.0f);
+                        p[2] = fminf(min_sizes[k][m] / width, 1.0f);
+                        p[3] = fminf(min_sizes[k][m] / height, 1.0f);
                     }
                     n++;
                 }
