@@ -21,6 +21,7 @@ static int usage(void) {
             "usage: facekit nn info MODEL [--size HxW] [--outputs A,B] [--json]\n"
             "       facekit nn run MODEL --input NAME=in.npy [--input ...] --output-dir DIR [--reference]\n"
             "                          [--threads N] [--size HxW] [--outputs A,B]\n"
+            "         (writes DIR/<output name>.npy, float32; '/' and ':' in names become '_')\n"
             "       facekit nn bench MODEL [--threads N] [--runs N] [--size HxW] [--outputs A,B] [--reference]\n");
     return 2;
 }
