@@ -228,7 +228,19 @@ int64_t fk__tensor_numel(const fk__tensor *t);
  * input, each of that input's rank), then sorts, infers shapes, folds, fuses, plans. */
 int fk__graph_prepare(fk__graph *g, const int64_t *const *input_dims);
 
-/* Shape inference for one node, given its inputs' shapes (ops.c). */
+/* Shape inference for one node, given its inputs' shapes (ops.c).
+ * After it (i.e. in every prepared graph) attributes are in normal form, so kernels need not re-interpret:
+ *   - Conv/ConvTranspose/pools: auto_pad == NONE, pads explicit (TF SAME: extra pad at the end; SAME_LOWER:
+ *     at the begin); kernel[] taken from the weights for convolutions; ConvTranspose out_hw[] set when an
+ *     output size was asked for (its end pads may then be negative: extra zero rows at the end).
+ *   - axis (Softmax, Concat, Split, Gather, Flatten) >= 0; Split has n_split == n_out sizes.
+ *   - Slice: s_n == rank, s_axes[i] == i, s_starts in range, s_steps != 0, whatever form the source used;
+ *     the kernel walks out dims with start + i * step (ends are informative only).
+ *   - Squeeze/Unsqueeze/Reduce*: axes >= 0 (reductions: sorted, n_axes == 0 never: all axes listed);
+ *     Transpose: n_perm == rank; Pad: pads_nd/pad_value filled (also from ONNX inputs); Clip: clip_min/max
+ *     filled (also from ONNX inputs); Resize: out_hw set.
+ * Fused activations (set by prepare): act_slope, when set, is a constant float tensor with 1 value or one
+ * per channel, the channel being dim 1 (NCHW) or the last dim (NHWC, Gemm, MatMul). */
 int fk__op_infer(fk__graph *g, fk__node *n);
 
 /* Front-ends: fill an initialised graph from a file. Errors name the file and the node (g->err). */
