@@ -5,7 +5,9 @@
  * written here (in double) and with the reference kernel fk__ref_kernel(FK__OP_CONV) (tolerance 1e-4 relative:
  * max |fast - ref| / max(1, |ref|)). Also: the thread pool (every index exactly once, 1 and 2 threads,
  * repeated loops, fewer threads than the pool has), FTZ/DAZ in the caller and in workers, and that results
- * do not depend on the thread count. Graph, nodes and run contexts are built by hand.
+ * do not depend on the thread count. Also every other fast kernel (fast_elt.c: unary activations, batch norm,
+ * broadcast binaries with fused activations, constant Pad, NCHW Max/AveragePool, Transpose) against its
+ * reference kernel on random shapes. Graph, nodes and run contexts are built by hand.
  */
 #include "fk_test.h"
 #include "nn/fast.h"
@@ -204,6 +206,191 @@ static conv_case random_case(void) {
     return k;
 }
 
+/* ---- other ops: fast vs reference ---------------------------------------------------------------------- */
+
+typedef struct op_case {
+    fk__tensor t[4];
+    int nt;
+    fk__node n;
+    int in[3], out[1];
+} op_case;
+
+static float *rand_data(int64_t cnt, float scale) {
+    float *p = fk__malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
+    for (int64_t i = 0; i < cnt; i++) p[i] = rnd_f() * scale;
+    return p;
+}
+
+static int64_t dims_numel(int rank, const int64_t *d) {
+    int64_t k = 1;
+    for (int i = 0; i < rank; i++) k *= d[i];
+    return k;
+}
+
+/* Runs node N (inputs already filled, output tensor t[nt-1] shaped) fast and reference; returns max error,
+ * or -1 when no fast kernel was chosen. */
+static double run_op(op_case *c, fk__pool *pool2) {
+    fk__graph g;
+    memset(&g, 0, sizeof g);
+    g.t = c->t;
+    g.nt = c->nt;
+    g.n = &c->n;
+    g.nn = 1;
+    g.source = "test";
+    g.format = "test";
+    fk__tensor *yt = &c->t[c->out[0]];
+    int64_t ny = dims_numel(yt->rank, yt->dims);
+    FK_CHECK_INT(fk__fast_prepare(&g, &c->n), FK_OK);
+    fk__kernel_fn fn = fk__fast_kernel(&c->n);
+    double err = -1;
+    if (fn) {
+        float *y1 = fk__malloc((size_t)ny * 4 + 4), *y2 = fk__malloc((size_t)ny * 4 + 4);
+        unsigned char *scratch = fk__malloc(c->n.scratch_bytes + 64);
+        void *data[4];
+        for (int i = 0; i < c->nt; i++) data[i] = c->t[i].data;
+        data[c->out[0]] = y1;
+        fk__run_ctx cx = {&g, data, scratch, 2, pool2};
+        FK_CHECK_INT(fn(&cx, &c->n), FK_OK);
+        data[c->out[0]] = y2;
+        cx.threads = 1;
+        cx.pool = NULL;
+        FK_CHECK_INT(fk__ref_kernel(c->n.op)(&cx, &c->n), FK_OK);
+        err = max_rel_err(y1, y2, (size_t)ny);
+        fk__free(y1), fk__free(y2), fk__free(scratch);
+    }
+    if (c->n.prep_free) c->n.prep_free(c->n.prep);
+    for (int i = 0; i < c->nt; i++) fk__free(c->t[i].data);
+    return err;
+}
+
+static void op_init(op_case *c, int op, int nin) {
+    memset(c, 0, sizeof *c);
+    c->n.op = op;
+    c->n.name = (char *)fk__op_name(op);
+    c->n.n_in = nin;
+    c->n.in = c->in;
+    c->n.n_out = 1;
+    c->n.out = c->out;
+    for (int i = 0; i < nin; i++) c->in[i] = i;
+    c->out[0] = nin;
+    c->nt = nin + 1;
+    c->n.a.act_slope = -1;
+    c->n.a.group = 1;
+    for (int i = 0; i < 2; i++) c->n.a.stride[i] = c->n.a.dilation[i] = 1;
+}
+
+static void test_other_ops(fk__pool *pool2) {
+    int fast_seen[FK__OP_COUNT] = {0};
+    for (int it = 0; it < 600; it++) {
+        op_case c;
+        int kind = it % 6;
+        if (kind == 0) { /* unary */
+            int ops[] = {FK__OP_RELU, FK__OP_CLIP, FK__OP_LEAKY_RELU, FK__OP_SIGMOID, FK__OP_TANH};
+            op_init(&c, ops[rnd_in(0, 4)], 1);
+            int64_t d[1] = {rnd_in(1, 3000)};
+            set_tensor(&c.t[0], "x", FK__T_INPUT, 1, d, rand_data(d[0], 12.0f));
+            set_tensor(&c.t[1], "y", FK__T_ACT, 1, d, NULL);
+            c.n.a.clip_min = -1.5f, c.n.a.clip_max = 2.5f, c.n.a.alpha = 0.2f;
+        } else if (kind == 1) { /* batch norm */
+            op_init(&c, FK__OP_BATCH_NORM, 3);
+            c.n.a.layout = rnd_in(0, 1);
+            int64_t C = rnd_in(1, 40), d[4] = {rnd_in(1, 2), C, rnd_in(1, 20), rnd_in(1, 20)}, cd[1] = {C};
+            if (c.n.a.layout == FK__NHWC) d[1] = rnd_in(1, 20), d[3] = C;
+            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(dims_numel(4, d), 3.0f));
+            set_tensor(&c.t[1], "scale", FK__T_CONST, 1, cd, rand_data(C, 2.0f));
+            set_tensor(&c.t[2], "shift", FK__T_CONST, 1, cd, rand_data(C, 2.0f));
+            set_tensor(&c.t[3], "y", FK__T_ACT, 4, d, NULL);
+            c.n.a.act = rnd_in(0, 6);
+            c.n.a.act_a = c.n.a.act == FK__ACT_CLIP ? 0.0f : 0.1f, c.n.a.act_b = 6.0f;
+            if (c.n.a.act == FK__ACT_PRELU) c.n.a.act = FK__ACT_TANH; /* slope needs a 5th tensor: covered by conv */
+        } else if (kind == 2) { /* broadcast binaries */
+            int ops[] = {FK__OP_ADD, FK__OP_SUB, FK__OP_MUL, FK__OP_DIV, FK__OP_MAX, FK__OP_MIN, FK__OP_PRELU};
+            op_init(&c, ops[rnd_in(0, 6)], 2);
+            int r = rnd_in(1, 4);
+            int64_t o[4], a[4], b[4];
+            for (int i = 0; i < r; i++) {
+                o[i] = rnd_in(1, 12);
+                a[i] = rnd_in(0, 2) ? o[i] : 1;
+                b[i] = rnd_in(0, 2) ? o[i] : 1;
+            }
+            int ra = rnd_in(0, 1) ? r : rnd_in(0, r), rb = rnd_in(0, 1) ? r : rnd_in(0, r);
+            set_tensor(&c.t[0], "a", FK__T_INPUT, ra, a + (r - ra), rand_data(dims_numel(ra, a + (r - ra)), 4.0f));
+            set_tensor(&c.t[1], "b", FK__T_INPUT, rb, b + (r - rb), rand_data(dims_numel(rb, b + (r - rb)), 4.0f));
+            if (c.n.op == FK__OP_DIV) { /* keep divisors away from 0 */
+                float *bb = c.t[1].data;
+                for (int64_t i = 0; i < dims_numel(rb, b + (r - rb)); i++) bb[i] = bb[i] < 0 ? bb[i] - 0.5f : bb[i] + 0.5f;
+            }
+            set_tensor(&c.t[2], "y", FK__T_ACT, r, o, NULL);
+            c.n.a.act = rnd_in(0, 3) ? FK__ACT_NONE : rnd_in(1, 3);
+            c.n.a.act_a = 0.1f, c.n.a.act_b = 6.0f;
+        } else if (kind == 3) { /* pad */
+            op_init(&c, FK__OP_PAD, 1);
+            int r = rnd_in(1, 4);
+            int64_t d[4], o[4];
+            c.n.a.n_pads_nd = 2 * r;
+            for (int i = 0; i < r; i++) {
+                d[i] = rnd_in(1, 24);
+                c.n.a.pads_nd[i] = rnd_in(-1, 3);
+                c.n.a.pads_nd[r + i] = rnd_in(-1, 3);
+                if (d[i] + c.n.a.pads_nd[i] + c.n.a.pads_nd[r + i] < 1) c.n.a.pads_nd[i] = c.n.a.pads_nd[r + i] = 0;
+                o[i] = d[i] + c.n.a.pads_nd[i] + c.n.a.pads_nd[r + i];
+            }
+            c.n.a.pad_value = rnd_f();
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(dims_numel(r, d), 1.0f));
+            set_tensor(&c.t[1], "y", FK__T_ACT, r, o, NULL);
+        } else if (kind == 4) { /* pools */
+            op_init(&c, rnd_in(0, 1) ? FK__OP_MAX_POOL : FK__OP_AVG_POOL, 1);
+            fk__attr *a = &c.n.a;
+            a->kernel[0] = rnd_in(1, 4), a->kernel[1] = rnd_in(0, 2) ? a->kernel[0] : rnd_in(1, 4);
+            a->stride[0] = rnd_in(1, 3), a->stride[1] = rnd_in(0, 2) ? a->stride[0] : rnd_in(1, 3);
+            for (int i = 0; i < 4; i++) a->pads[i] = rnd_in(0, a->kernel[i % 2] - 1);
+            a->ceil_mode = rnd_in(0, 1);
+            a->count_include_pad = rnd_in(0, 1);
+            int64_t d[4] = {rnd_in(1, 2), rnd_in(1, 12), rnd_in(1, 40), rnd_in(1, 40)};
+            int64_t o[4] = {d[0], d[1], 0, 0};
+            for (int i = 0; i < 2; i++) {
+                int64_t span = d[2 + i] + a->pads[i] + a->pads[2 + i] - a->kernel[i];
+                o[2 + i] = (a->ceil_mode ? (span + a->stride[i] - 1) / a->stride[i] : span / a->stride[i]) + 1;
+                /* ONNX: the last window must start inside the input or the begin padding */
+                if (a->ceil_mode && (o[2 + i] - 1) * a->stride[i] >= d[2 + i] + a->pads[i]) o[2 + i]--;
+            }
+            if (o[2] < 1 || o[3] < 1 || d[2] + a->pads[0] + a->pads[2] < a->kernel[0] ||
+                d[3] + a->pads[1] + a->pads[3] < a->kernel[1]) {
+                it--;
+                continue;
+            }
+            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(dims_numel(4, d), 3.0f));
+            set_tensor(&c.t[1], "y", FK__T_ACT, 4, o, NULL);
+        } else { /* transpose with trailing axes kept */
+            op_init(&c, FK__OP_TRANSPOSE, 1);
+            int r = rnd_in(2, 5), keep = rnd_in(1, r - 1);
+            int64_t d[6], o[6];
+            int perm[6];
+            for (int i = 0; i < r; i++) d[i] = rnd_in(1, 6), perm[i] = i;
+            d[r - 1] = rnd_in(8, 20);
+            for (int i = r - keep - 1; i > 0; i--) { /* shuffle the leading axes */
+                int j = rnd_in(0, i), t = perm[i];
+                perm[i] = perm[j], perm[j] = t;
+            }
+            for (int i = 0; i < r; i++) o[i] = d[perm[i]], c.n.a.perm[i] = perm[i];
+            c.n.a.n_perm = r;
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(dims_numel(r, d), 1.0f));
+            set_tensor(&c.t[1], "y", FK__T_ACT, r, o, NULL);
+        }
+        int op = c.n.op;
+        double e = run_op(&c, pool2);
+        if (e >= 0) fast_seen[op]++;
+        if (e > 1e-4) fprintf(stderr, "op %s case %d: error %g\n", fk__op_name(op), it, e);
+        FK_CHECK(e <= 1e-4);
+    }
+    int ops[] = {FK__OP_RELU, FK__OP_TANH, FK__OP_SIGMOID, FK__OP_BATCH_NORM, FK__OP_ADD, FK__OP_MUL, FK__OP_PAD,
+                 FK__OP_MAX_POOL, FK__OP_AVG_POOL, FK__OP_TRANSPOSE};
+    for (size_t i = 0; i < FK__ARRAY_LEN(ops); i++) {
+        if (!fast_seen[ops[i]]) fprintf(stderr, "no fast kernel exercised for %s\n", fk__op_name(ops[i]));
+        FK_CHECK(fast_seen[ops[i]] > 0);
+    }
+}
+
 /* ---- pool ---------------------------------------------------------------------------------------------- */
 
 typedef struct pool_job {
@@ -289,6 +476,7 @@ int main(void) {
         FK_CHECK_NEAR(e, 0, 1e-4);
     }
     FK_CHECK(conv_ok > 300);
+    test_other_ops(pool2);
     fk__cpu_restore(old);
     fk__pool_destroy(pool2);
     FK_CHECK_INT(fk_mem_in_use(), 0);

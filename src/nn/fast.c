@@ -10,7 +10,7 @@ int fk__fast_prepare(fk__graph *g, fk__node *n) {
     if (!fk__cpu_avx512() || n->prep) return FK_OK;
     switch (n->op) {
     case FK__OP_CONV: return fk__fast_conv_prepare(g, n);
-    default: return FK_OK;
+    default: return fk__fast_elt_prepare(g, n);
     }
 }
 
@@ -18,6 +18,6 @@ fk__kernel_fn fk__fast_kernel(const fk__node *n) {
     if (!n->prep) return NULL;
     switch (n->op) {
     case FK__OP_CONV: return fk__fast_conv_kernel(n);
-    default: return NULL;
+    default: return fk__fast_elt_kernel(n);
     }
 }

@@ -57,10 +57,43 @@ float fk__epi_apply(const fk__epilogue *e, int ch, float v);
 #define FK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define FK_HAVE_X86 1
 
-/* Activation of one vector (SLOPE: the PReLU slopes of its 16 lanes). Sigmoid and tanh are left to a
- * scalar pass after the store. */
+/* exp of 16 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial, exponent via
+ * scalef), within 2 ulp of expf on [-87, 88]; inputs are clamped so the result is finite and not subnormal. */
+static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__exp_vec(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* 1 / (1 + exp(-x)) */
+static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__sigmoid_vec(__m512 x) {
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), fk__exp_vec(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+/* tanh x = sign(x) (1 - 2 / (exp(2|x|) + 1)); absolute error ~1e-7 near 0, exact 1 beyond |x| = 9. */
+static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__tanh_vec(__m512 x) {
+    __m512 ax = _mm512_abs_ps(x);
+    __m512 e = fk__exp_vec(_mm512_min_ps(_mm512_add_ps(ax, ax), _mm512_set1_ps(18.0f)));
+    __m512 t = _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                             _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    /* copy the sign of x */
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t),
+                                                _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+}
+
+/* Activation of one vector (SLOPE: the PReLU slopes of its 16 lanes). */
 static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__act_vec(const fk__epilogue *e, __m512 v,
-                                                                        __m512 slope) {
+                                                                            __m512 slope) {
     switch (e->act) {
     case FK__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
     case FK__ACT_CLIP: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(e->act_a)), _mm512_set1_ps(e->act_b));
@@ -72,11 +105,16 @@ static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__act_vec(const 
         __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
         return _mm512_mask_mul_ps(v, neg, v, slope);
     }
-    default: return v; /* sigmoid/tanh: scalar pass after the store */
+    case FK__ACT_SIGMOID: return fk__sigmoid_vec(v);
+    case FK__ACT_TANH: return fk__tanh_vec(v);
+    default: return v;
     }
 }
-
 #endif
+
+/* Elementwise, batch norm, pad, pools, transpose (fast_elt.c). */
+int fk__fast_elt_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__fast_elt_kernel(const fk__node *n);
 
 /* Convolution (fast_conv.c). */
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n);

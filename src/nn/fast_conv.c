@@ -215,7 +215,6 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i gidx = _mm512_mullo_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(p->sw));
-    const int scalar_act = e->act == FK__ACT_SIGMOID || e->act == FK__ACT_TANH;
     for (int oy = 0; oy < Ho; oy += R) {
         for (int bk = 0; bk < nblk; bk += U) {
             __m512 acc[4][4];
@@ -261,8 +260,6 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
                     if (cnt <= 0) break;
                     __m512 v = fk__act_vec(e, _mm512_add_ps(acc[r][u], vb), vs);
                     _mm512_mask_storeu_ps(yr + x0, mask_n(cnt), v);
-                    if (scalar_act)
-                        for (int j = 0; j < cnt; j++) yr[x0 + j] = fk__act_scalar(e, c, yr[x0 + j]);
                 }
             }
         }
@@ -345,8 +342,6 @@ static FK_AVX512 void dw_nhwc_rows(const conv_prep *p, const float *x, float *y,
                 __m512 vs = e->slope ? _mm512_maskz_loadu_ps(km, e->slope + c) : _mm512_setzero_ps();
                 _mm512_mask_storeu_ps(yp + c, km, fk__act_vec(e, acc, vs));
             }
-            if (e->act == FK__ACT_SIGMOID || e->act == FK__ACT_TANH)
-                for (int c = 0; c < C; c++) yp[c] = fk__act_scalar(e, c, yp[c]);
         }
 }
 

@@ -93,10 +93,7 @@ ukr(const int mr, const int nv, int K, const float *restrict a, const float *res
             _mm512_mask_storeu_ps(c + m * ldc + 16, k1, v1);
         }
     }
-    if (e->act == FK__ACT_SIGMOID || e->act == FK__ACT_TANH)
-        for (int m = 0; m < mr; m++)
-            for (int j = 0; j < ncols; j++)
-                c[m * ldc + j] = fk__act_scalar(e, e->per_row ? row0 + m : col0 + j, c[m * ldc + j]);
+    (void)ncols;
 }
 
 typedef void (*ukr_fn)(int K, const float *a, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
