@@ -34,6 +34,7 @@ run_case() {
     mkdir -p "$o"
     local extra=()
     [ "$mode" = reference ] && extra=(--reference)
+    [ "${3:-}" = --size ] && extra+=(--size "$4")
     if ! "$bin" nn run "$json" "${ins[@]}" --output-dir "$o" "${extra[@]}" >"$tmp/run.log" 2>&1; then
         check "$m $case $mode: facekit nn run failed: $(tail -3 "$tmp/run.log")" false
         return
@@ -57,6 +58,9 @@ for m in blazeface facemesh-detection-short facemesh-detection-full facemesh iri
     run_case "$m" "$models/human/$m.json" random reference --random 7
     run_case "$m" "$models/human/$m.json" face default --image "$face"
 done
+
+# A caller-chosen input size: the detector's anchors scale with the image (Shape/Pack chain re-folded).
+run_case facemesh-detection-short "$models/human/facemesh-detection-short.json" size256 default --random 5 --size 256x256
 
 synth=$(node "$src/tests/ref/tfjs_synth.js" "$tmp/synth" 2>"$tmp/synth.log")
 check "synthetic models written: $(tail -3 "$tmp/synth.log")" '[ -n "$synth" ]'

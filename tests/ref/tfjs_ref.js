@@ -133,6 +133,11 @@ async function main() {
   fs.mkdirSync(path.join(outDir, 'in'), { recursive: true });
 
   const json = JSON.parse(fs.readFileSync(modelPath, 'utf8'));
+  if (size) // tfjs checks inputs against the Placeholder shape: declare the requested image size there
+    for (const n of json.modelTopology.node) {
+      const dim = n.op === 'Placeholder' && n.attr.shape && n.attr.shape.shape && n.attr.shape.shape.dim;
+      if (dim && dim.length === 4) { dim[1].size = String(size[0]); dim[2].size = String(size[1]); }
+    }
   const dir = path.dirname(modelPath);
   const specs = [], bufs = [];
   for (const g of json.weightsManifest) {
