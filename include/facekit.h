@@ -782,9 +782,9 @@ FK_API int fk_store_count(fk_store_t *s, size_t *persons, size_t *faces);
 /* ------------------------------------------------------------------------------------------------ */
 /* Gallery (src/gallery): in-memory template index and open-set 1:N identification                   */
 /*                                                                                                    */
-/* fk_index_t keeps every template in memory (fp32, padded to 64 values) with its face, person and     */
+/* fk_index_t keeps every template in memory (fp32, padded to 128 values) with its face, person and    */
 /* group ids. Search is exact cosine (dot product of L2-normalised vectors): small galleries are       */
-/* scanned in fp32; from `coarse_min` templates on, a first pass scans int8 codes (per-template scale) */
+/* scanned in fp32; from `coarse_min` templates on, a first pass scans 4-bit (default) or int8 codes   */
 /* and the best `rerank` candidates are re-scored exactly in fp32, so results and scores are the fp32  */
 /* ones (recall@1 = 1 unless the true best is not among the candidates). Kernels: AVX-512 VNNI, AVX2 or */
 /* plain C, chosen at run time. Above `parallel_min` templates a search splits the scan over `threads`. */
@@ -809,6 +809,8 @@ typedef struct fk_index_options {
     size_t coarse_min;    /* int8 pass from this many templates; 0 = 2048; SIZE_MAX = always fp32 */
     int rerank;           /* candidates re-scored in fp32; 0 = 64 (always at least 4 * k) */
     const char *kernels;  /* NULL = fastest; "c", "avx2", "avx512" force one (tests, benchmarks) */
+    int coarse_bits;      /* codes of the coarse pass: 8 (int8) or 4 (nibbles: half the memory traffic);
+                             0 = 4. Either way the final scores are exact fp32 */
 } fk_index_options_t;
 
 /* Creates an empty index for DIM-dimensional templates (1..4096). FK_EUNSUPPORTED for a FAISS kind when

@@ -72,11 +72,27 @@ static void kernel_tests(void) {
     }
     fk__dots_f32_ref(q, x, n, dim, ref);
     fk__dots_i8_ref(q8, qu8, c8, csum, n, dim, iref);
+    /* 4-bit reference against a direct sum over unpacked nibbles */
+    const uint8_t *c4 = (const uint8_t *)c8; /* any bytes are valid nibble pairs */
+    int32_t i4ref[37], i4out[37];
+    fk__dots_i4_ref(q8, c4, n, dim, i4ref);
+    for (size_t i = 0; i < n; i++) {
+        int32_t s = 0;
+        for (int j = 0; j < dim; j++) {
+            int g = j / 128, r = j % 128;
+            uint8_t b = c4[i * (dim / 2) + g * 64 + r % 64];
+            s += q8[j] * (r < 64 ? (b & 15) : (b >> 4));
+        }
+        FK_CHECK_INT(i4ref[i], s);
+    }
     const char *levels[] = {"c", "avx2", "avx512"};
     for (int l = 0; l < 3; l++) {
         const char *got;
         fk__dots_f32_fn f = fk__dots_f32_select(levels[l], &got);
         fk__dots_i8_fn g = fk__dots_i8_select(levels[l], NULL);
+        fk__dots_i4_fn g4 = fk__dots_i4_select(levels[l], NULL);
+        g4(q8, c4, n, dim, i4out);
+        for (size_t i = 0; i < n; i++) FK_CHECK_INT(i4out[i], i4ref[i]);
         fprintf(stderr, "kernels %s -> %s\n", levels[l], got);
         f(q, x, n, dim, out);
         g(q8, qu8, c8, csum, n, dim, iout);
@@ -89,10 +105,10 @@ static void kernel_tests(void) {
     fk__free(c8);
 }
 
-static void search_tests(size_t n, const char *kernels, int threads, size_t coarse_min) {
+static void search_tests(size_t n, const char *kernels, int threads, size_t coarse_min, int bits) {
     const int dim = 512;
-    fprintf(stderr, "search n=%zu kernels=%s threads=%d coarse_min=%zu\n", n, kernels ? kernels : "best", threads,
-            coarse_min);
+    fprintf(stderr, "search n=%zu kernels=%s threads=%d coarse_min=%zu bits=%d\n", n, kernels ? kernels : "best",
+            threads, coarse_min, bits);
     float *x = malloc(n * dim * sizeof(float));
     int64_t *fid = malloc(n * 8), *pid = malloc(n * 8), *gid = malloc(n * 8);
     for (size_t i = 0; i < n; i++) {
@@ -101,7 +117,7 @@ static void search_tests(size_t n, const char *kernels, int threads, size_t coar
         pid[i] = 1 + (int64_t)i / 2; /* two faces per person */
         gid[i] = 1 + (int64_t)(i % 3);
     }
-    fk_index_options_t o = {FK_INDEX_EXACT, threads, 1000, coarse_min, 0, kernels};
+    fk_index_options_t o = {FK_INDEX_EXACT, threads, 1000, coarse_min, 0, kernels, bits};
     fk_index_t *ix = NULL;
     FK_CHECK_INT(fk_index_create(dim, &o, &ix), FK_OK);
     FK_CHECK_INT(fk_index_add(ix, n, fid, pid, gid, x), FK_OK);
@@ -314,11 +330,14 @@ static void concurrency_tests(void) {
 
 int main(void) {
     kernel_tests();
-    search_tests(3000, NULL, 1, (size_t)-1); /* fp32 scan only */
-    search_tests(3000, "c", 1, 100);         /* int8 + re-rank, reference kernels */
-    search_tests(3000, "avx2", 1, 100);
-    search_tests(20000, NULL, 1, 0);         /* defaults: int8 + re-rank */
-    search_tests(20000, NULL, 2, 0);         /* two threads (parallel_min 1000) */
+    search_tests(3000, NULL, 1, (size_t)-1, 0); /* fp32 scan only */
+    search_tests(3000, "c", 1, 100, 8);         /* int8 + re-rank, reference kernels */
+    search_tests(3000, "c", 1, 100, 4);         /* int4 + re-rank, reference kernels */
+    search_tests(3000, "avx2", 1, 100, 8);
+    search_tests(3000, "avx2", 1, 100, 4);
+    search_tests(20000, NULL, 1, 0, 8);         /* int8 + re-rank, fastest kernels */
+    search_tests(20000, NULL, 1, 0, 0);         /* defaults: int4 + re-rank */
+    search_tests(20000, NULL, 2, 0, 0);         /* two threads (parallel_min 1000) */
     edit_tests();
     faiss_tests();
     concurrency_tests();

@@ -23,15 +23,18 @@ struct fk_index {
     pthread_rwlock_t lock;
     size_t n, cap;
     float *vec;     /* cap x dp, normalised, zero padded */
-    int8_t *code;   /* cap x dp */
-    float *scale;   /* per slot: value = code * scale */
-    int32_t *csum;  /* per slot: sum of the codes (VNNI correction) */
+    int bits;       /* coarse codes: 8 (int8) or 4 (nibbles centred on 8) */
+    size_t cb;      /* code bytes per template: dp or dp / 2 */
+    uint8_t *code;  /* cap x cb */
+    float *scale;   /* per slot: value = code * scale (int4: (nibble - 8) * scale) */
+    int32_t *csum;  /* per slot: sum of the int8 codes (VNNI correction) */
     int64_t *face, *person, *group;
     int64_t *hkeys; /* open addressing: face id -> slot; key INT64_MIN = empty, INT64_MIN + 1 = deleted */
     uint32_t *hval;
     size_t hcap, hused;
     fk__dots_f32_fn f32;
     fk__dots_i8_fn i8;
+    fk__dots_i4_fn i4;
     const char *level;
     fk__faiss_t *faiss; /* FAISS kinds: labels are face ids; removed ones are filtered through the hash */
     size_t faiss_dead;
@@ -114,6 +117,13 @@ int fk_index_create(int dim, const fk_index_options_t *opt, fk_index_t **out) {
     ix->rerank = o.rerank > 0 ? o.rerank : 64;
     ix->f32 = fk__dots_f32_select(o.kernels, &ix->level);
     ix->i8 = fk__dots_i8_select(o.kernels, NULL);
+    ix->i4 = fk__dots_i4_select(o.kernels, NULL);
+    if (o.coarse_bits != 0 && o.coarse_bits != 4 && o.coarse_bits != 8) {
+        fk__free(ix);
+        return FK_EINVAL;
+    }
+    ix->bits = o.coarse_bits ? o.coarse_bits : 4;
+    ix->cb = ix->bits == 4 ? (size_t)ix->dp / 2 : (size_t)ix->dp;
     if (pthread_rwlock_init(&ix->lock, NULL) != 0) {
         fk__free(ix);
         return FK_ENOMEM;
@@ -168,7 +178,7 @@ static int reserve(fk_index_t *ix, size_t want) {
     while (cap < want) cap *= 2;
     if (cap > UINT32_MAX) return FK_ELIMIT;
     GROW(vec, float, ix->dp);
-    GROW(code, int8_t, ix->dp);
+    GROW(code, uint8_t, ix->cb);
     GROW(scale, float, 1);
     GROW(csum, int32_t, 1);
     GROW(face, int64_t, 1);
@@ -187,6 +197,21 @@ static int normalise(const float *v, int dim, int dp, float *dst) {
     for (int j = 0; j < dim; j++) dst[j] = v[j] * inv;
     for (int j = dim; j < dp; j++) dst[j] = 0;
     return 0;
+}
+
+/* 4-bit: value = (nibble - 8) * scale, the largest magnitude mapped to 7 */
+static float quantise4(const float *v, int dp, uint8_t *c) {
+    float m = 0;
+    for (int j = 0; j < dp; j++) m = fmaxf(m, fabsf(v[j]));
+    float s = m > 0 ? m / 7.0f : 1.0f, inv = 1.0f / s;
+    for (int g = 0; g < dp / 128; g++)
+        for (int b = 0; b < 64; b++) {
+            long lo = lrintf(v[g * 128 + b] * inv) + 8, hi = lrintf(v[g * 128 + 64 + b] * inv) + 8;
+            lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
+            hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
+            c[g * 64 + b] = (uint8_t)(lo | hi << 4);
+        }
+    return s;
 }
 
 static float quantise(const float *v, int dp, int8_t *c, int32_t *sum) {
@@ -219,7 +244,10 @@ int fk_index_add(fk_index_t *ix, size_t n, const int64_t *face_ids, const int64_
             rc = FK_EINVAL; /* duplicate face id or a template without direction */
             break;
         }
-        ix->scale[s] = quantise(dst, ix->dp, ix->code + s * (size_t)ix->dp, &ix->csum[s]);
+        if (ix->bits == 4)
+            ix->scale[s] = quantise4(dst, ix->dp, ix->code + s * ix->cb);
+        else
+            ix->scale[s] = quantise(dst, ix->dp, (int8_t *)(ix->code + s * ix->cb), &ix->csum[s]);
         ix->face[s] = face_ids[i];
         ix->person[s] = person_ids[i];
         ix->group[s] = group_ids ? group_ids[i] : 0;
@@ -257,7 +285,7 @@ static void remove_slot(fk_index_t *ix, size_t s) {
     size_t last = ix->n - 1;
     if (s != last) {
         memcpy(ix->vec + s * (size_t)ix->dp, ix->vec + last * (size_t)ix->dp, (size_t)ix->dp * sizeof(float));
-        memcpy(ix->code + s * (size_t)ix->dp, ix->code + last * (size_t)ix->dp, (size_t)ix->dp);
+        memcpy(ix->code + s * ix->cb, ix->code + last * ix->cb, ix->cb);
         ix->scale[s] = ix->scale[last];
         ix->csum[s] = ix->csum[last];
         ix->face[s] = ix->face[last];
@@ -268,7 +296,7 @@ static void remove_slot(fk_index_t *ix, size_t s) {
     }
     /* the template's bytes do not linger in the freed slot */
     memset(ix->vec + last * (size_t)ix->dp, 0, (size_t)ix->dp * sizeof(float));
-    memset(ix->code + last * (size_t)ix->dp, 0, (size_t)ix->dp);
+    memset(ix->code + last * ix->cb, 0, ix->cb);
     ix->n = last;
 }
 
@@ -351,6 +379,7 @@ typedef struct {
     const int8_t *q8;
     const uint8_t *qu8;
     float qscale;
+    int32_t qsum8; /* 8 * sum(q8): the int4 codes' centre */
     heap_t heap;
 } part_t;
 
@@ -361,8 +390,11 @@ static void *scan_part(void *arg) {
     int32_t is[BLOCK];
     for (size_t b = p->lo; b < p->hi; b += BLOCK) {
         size_t m = p->hi - b < BLOCK ? p->hi - b : BLOCK;
-        if (p->coarse) {
-            ix->i8(p->q8, p->qu8, ix->code + b * (size_t)ix->dp, ix->csum + b, m, ix->dp, is);
+        if (p->coarse && ix->bits == 4) {
+            ix->i4(p->q8, ix->code + b * ix->cb, m, ix->dp, is);
+            for (size_t i = 0; i < m; i++) fs[i] = (float)(is[i] - p->qsum8) * ix->scale[b + i];
+        } else if (p->coarse) {
+            ix->i8(p->q8, p->qu8, (const int8_t *)(ix->code + b * ix->cb), ix->csum + b, m, ix->dp, is);
             for (size_t i = 0; i < m; i++) fs[i] = (float)is[i] * ix->scale[b + i];
         } else {
             ix->f32(p->q, ix->vec + b * (size_t)ix->dp, m, ix->dp, fs);
@@ -387,7 +419,11 @@ int fk_index_search(fk_index_t *ix, const float *q, int k, int64_t group_id, uns
                     int *n_hits) {
     if (n_hits) *n_hits = 0;
     if (!ix || !q || !hits || !n_hits || k < 1 || k > 1000) return FK_EINVAL;
+    /* candidates to re-score: more for the coarser 4-bit codes on large galleries (about n / 1000: the
+     * score gap between the best and the C-th best shrinks slowly with n, the re-ranking cost is small) */
     int C = ix->rerank > 4 * k ? ix->rerank : 4 * k;
+    size_t nn = fk_index_size(ix);
+    if (ix->bits == 4 && nn / 1000 > (size_t)C) C = nn / 1000 > 4096 ? 4096 : (int)(nn / 1000);
     int T = ix->threads;
     /* scratch: query (fp32, int8, uint8), T heaps, candidates */
     size_t need = (size_t)ix->dp * (sizeof(float) + 2) + (size_t)T * C * sizeof(cand_t) + 64 * 4 +
@@ -404,7 +440,8 @@ int fk_index_search(fk_index_t *ix, const float *q, int k, int64_t group_id, uns
         return FK_EINVAL;
     }
     float qscale = quantise(qf, ix->dp, q8, NULL);
-    for (int j = 0; j < ix->dp; j++) qu8[j] = (uint8_t)(q8[j] + 128);
+    int32_t qsum8 = 0;
+    for (int j = 0; j < ix->dp; j++) qu8[j] = (uint8_t)(q8[j] + 128), qsum8 += 8 * q8[j];
 
     pthread_rwlock_rdlock(&ix->lock);
     size_t n = ix->n;
@@ -450,7 +487,7 @@ int fk_index_search(fk_index_t *ix, const float *q, int k, int64_t group_id, uns
         int started[64] = {0};
         for (int t = 0; t < parts; t++) {
             pp[t] = (part_t){ix, n * t / parts, n * (t + 1) / parts, coarse, group_id, qf, q8, qu8, qscale,
-                             {heaps + (size_t)t * C, 0, C}};
+                             qsum8, {heaps + (size_t)t * C, 0, C}};
             if (t > 0) started[t] = pthread_create(&th[t], NULL, scan_part, &pp[t]) == 0;
         }
         scan_part(&pp[0]);

@@ -36,6 +36,19 @@ void fk__dots_i8_ref(const int8_t *q8, const uint8_t *qu8, const int8_t *c8, con
     }
 }
 
+void fk__dots_i4_ref(const int8_t *q8, const uint8_t *c4, size_t n, int dim, int32_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *v = c4 + i * (size_t)(dim / 2);
+        int32_t s = 0;
+        for (int g = 0; g < dim / 128; g++)
+            for (int b = 0; b < 64; b++) {
+                uint8_t x = v[g * 64 + b];
+                s += (int32_t)q8[g * 128 + b] * (x & 15) + (int32_t)q8[g * 128 + 64 + b] * (x >> 4);
+            }
+        out[i] = s;
+    }
+}
+
 #ifdef FK_X86
 
 /* ---- AVX2 ---- */
@@ -89,6 +102,27 @@ __attribute__((target("avx2"))) static void dots_i8_avx2(const int8_t *q8, const
             __m256i pb = _mm256_maddubs_epi16(_mm256_abs_epi8(qb), _mm256_sign_epi8(vb, qb));
             a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(pa, ones));
             a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(pb, ones));
+        }
+        out[i] = hsum256i(_mm256_add_epi32(a0, a1));
+    }
+}
+
+/* 4-bit: nibbles (0..15) are the unsigned operand of maddubs, so pair sums stay far inside int16 */
+__attribute__((target("avx2"))) static void dots_i4_avx2(const int8_t *q8, const uint8_t *c4, size_t n, int dim,
+                                                         int32_t *out) {
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(15);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *v = c4 + i * (size_t)(dim / 2);
+        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+        for (int g = 0; g < dim / 128; g++) {
+            for (int h = 0; h < 2; h++) {
+                __m256i x = _mm256_loadu_si256((const __m256i *)(v + g * 64 + h * 32));
+                __m256i lo = _mm256_and_si256(x, low), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
+                __m256i ql = _mm256_loadu_si256((const __m256i *)(q8 + g * 128 + h * 32));
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(q8 + g * 128 + 64 + h * 32));
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, ql), ones));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, qh), ones));
+            }
         }
         out[i] = hsum256i(_mm256_add_epi32(a0, a1));
     }
@@ -162,6 +196,54 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_i8_avx51
     }
 }
 
+/* 4-bit with VNNI: nibbles are vpdpbusd's unsigned operand, the query its signed one. Four vectors per
+ * step; the prefetch runs 16 vectors (4 KiB) ahead, enough to keep DRAM busy for 1M-template galleries. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_i4_avx512(const int8_t *q8,
+                                                                                   const uint8_t *c4, size_t n,
+                                                                                   int dim, int32_t *out) {
+    const __m512i low = _mm512_set1_epi8(15);
+    const size_t vb = (size_t)(dim / 2);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *v0 = c4 + i * vb;
+        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(),
+                a3 = _mm512_setzero_si512();
+        for (int g = 0; g < dim / 128; g++) {
+            const uint8_t *p = v0 + g * 64;
+            _mm_prefetch((const char *)(p + 16 * vb), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + 17 * vb), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + 18 * vb), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + 19 * vb), _MM_HINT_T0);
+            __m512i ql = _mm512_loadu_si512(q8 + g * 128), qh = _mm512_loadu_si512(q8 + g * 128 + 64);
+            __m512i x0 = _mm512_loadu_si512(p), x1 = _mm512_loadu_si512(p + vb), x2 = _mm512_loadu_si512(p + 2 * vb),
+                    x3 = _mm512_loadu_si512(p + 3 * vb);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(x0, low), ql);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(x1, low), ql);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(x2, low), ql);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(x3, low), ql);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(x0, 4), low), qh);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(x1, 4), low), qh);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(x2, 4), low), qh);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(_mm512_srli_epi16(x3, 4), low), qh);
+        }
+        out[i] = _mm512_reduce_add_epi32(a0);
+        out[i + 1] = _mm512_reduce_add_epi32(a1);
+        out[i + 2] = _mm512_reduce_add_epi32(a2);
+        out[i + 3] = _mm512_reduce_add_epi32(a3);
+    }
+    for (; i < n; i++) {
+        const uint8_t *v = c4 + i * vb;
+        __m512i a = _mm512_setzero_si512();
+        for (int g = 0; g < dim / 128; g++) {
+            __m512i x = _mm512_loadu_si512(v + g * 64);
+            a = _mm512_dpbusd_epi32(a, _mm512_and_si512(x, low), _mm512_loadu_si512(q8 + g * 128));
+            a = _mm512_dpbusd_epi32(a, _mm512_and_si512(_mm512_srli_epi16(x, 4), low),
+                                    _mm512_loadu_si512(q8 + g * 128 + 64));
+        }
+        out[i] = _mm512_reduce_add_epi32(a);
+    }
+}
+
 static int has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -213,6 +295,26 @@ fk__dots_i8_fn fk__dots_i8_select(const char *force, const char **level) {
     if (force && !strcmp(force, "c")) {
         l = "c";
         f = fk__dots_i8_ref;
+    }
+#endif
+    if (level) *level = l;
+    return f;
+}
+
+fk__dots_i4_fn fk__dots_i4_select(const char *force, const char **level) {
+    const char *l = "c";
+    fk__dots_i4_fn f = fk__dots_i4_ref;
+#ifdef FK_X86
+    if (want(force, "avx512") && has_vnni()) {
+        l = "avx512";
+        f = dots_i4_avx512;
+    } else if ((want(force, "avx2") || (force && !strcmp(force, "avx512"))) && has_avx2()) {
+        l = "avx2";
+        f = dots_i4_avx2;
+    }
+    if (force && !strcmp(force, "c")) {
+        l = "c";
+        f = fk__dots_i4_ref;
     }
 #endif
     if (level) *level = l;
