@@ -566,7 +566,8 @@ enum { W_HWIO = 1, W_DEPTHWISE, W_BACKPROP };
 
 /* Returns a constant holding the filter of node input I reordered to OIHW (or [in,out,kh,kw] for
  * Conv2DBackpropInput). A filter read by this node only is reordered in place; a shared one is copied once
- * (named "<filter>:<kind>") so that every reader agrees. COPY forces a private copy (batch-norm folding). */
+ * (named "<filter>:<kind>") so that every reader agrees. COPY forces a private copy "<node>/filter" that
+ * the caller may change (batch-norm folding). */
 static int filter_oihw(tf_loader *L, const tf_node *n, int i, int kind, int copy, int *group) {
     int id = const_input(L, n, i, "filter");
     if (id < 0) return id;
@@ -585,8 +586,8 @@ static int filter_oihw(tf_loader *L, const tf_node *n, int i, int kind, int copy
 
     char nm[600];
     static const char *const suffix[] = {"", "oihw", "dw_oihw", "iohw"};
-    snprintf(nm, sizeof nm, "%s:%s%s", t->name, suffix[kind], copy ? "_own" : "");
     if (copy) snprintf(nm, sizeof nm, "%s/filter", n->name);
+    else snprintf(nm, sizeof nm, "%s:%s", t->name, suffix[kind]);
     int have = fk__graph_find(L->g, nm);
     if (have >= 0) return have;
 
