@@ -182,7 +182,7 @@ static int add_tensor(loader *L, const char *name, int dtype, int kind, int rank
 
 /* Converts one TensorProto (initializer or Constant value) to a constant tensor named NAME. WHAT names the
  * source in messages ("initializer", "Constant node ..."). Returns the tensor id or an error. */
-static int add_tensor_proto(loader *L, const Onnx__TensorProto *tp, const char *name, const char *what) {
+static int add_tensor_proto(loader *L, Onnx__TensorProto *tp, const char *name, const char *what) {
     if (!name || !name[0]) return fail(L, FK_EFORMAT, "%s without a name", what);
     if (tp->n_external_data > 0 ||
         (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
@@ -211,25 +211,29 @@ static int add_tensor_proto(loader *L, const Onnx__TensorProto *tp, const char *
         return fail(L, FK_EUNSUPPORTED, "%s '%s': data type %d is not supported (float32, int64, int32 are)",
                     what, name, (int)tp->data_type);
     }
+    /* Lengths are checked before anything is allocated: corrupted dims must not cause a huge allocation. */
     size_t bytes = (size_t)n * esize;
-    unsigned char *data = fk__malloc(bytes ? bytes : 1);
-    if (!data) return fail_nomem(L);
-    if (tp->has_raw_data && (tp->raw_data.len > 0 || n_typed == 0)) {
-        if (tp->raw_data.len != bytes) {
-            fk__free(data);
-            return fail(L, FK_EFORMAT, "%s '%s': raw data has %zu bytes, its %lld elements need %zu", what, name,
-                        tp->raw_data.len, (long long)n, bytes);
-        }
-        if (bytes) memcpy(data, tp->raw_data.data, bytes); /* little-endian in the file and on our hosts */
-    } else if (n_typed > 0 || n == 0) {
-        if (n_typed != (size_t)n) {
-            fk__free(data);
-            return fail(L, FK_EFORMAT, "%s '%s': %zu values for %lld elements", what, name, n_typed, (long long)n);
-        }
-        if (bytes) memcpy(data, typed, bytes);
+    int use_raw = tp->has_raw_data && (tp->raw_data.len > 0 || n_typed == 0);
+    if (use_raw && tp->raw_data.len != bytes)
+        return fail(L, FK_EFORMAT, "%s '%s': raw data has %zu bytes, its %lld elements need %zu", what, name,
+                    tp->raw_data.len, (long long)n, bytes);
+    if (!use_raw && n_typed != (size_t)n) {
+        if (n_typed == 0) return fail(L, FK_EFORMAT, "%s '%s': no data for %lld elements", what, name, (long long)n);
+        return fail(L, FK_EFORMAT, "%s '%s': %zu values for %lld elements", what, name, n_typed, (long long)n);
+    }
+    unsigned char *data;
+    if (use_raw && bytes > 0) {
+        /* The decoder allocated raw_data through fk__malloc (pb_alloc), with exactly its length and 64-byte
+         * aligned: the graph takes the block over instead of copying weights a second time. Raw data is
+         * little-endian in the file and on the hosts we build for. */
+        data = tp->raw_data.data;
+        tp->raw_data.data = NULL;
+        tp->raw_data.len = 0;
+        tp->has_raw_data = 0;
     } else {
-        fk__free(data);
-        return fail(L, FK_EFORMAT, "%s '%s': no data for %lld elements", what, name, (long long)n);
+        data = fk__malloc(bytes ? bytes : 1);
+        if (!data) return fail_nomem(L);
+        if (bytes) memcpy(data, typed, bytes);
     }
     return add_tensor(L, name, dtype, FK__T_CONST, rank, tp->dims, data);
 }
@@ -1044,13 +1048,12 @@ int fk__onnx_load(fk__graph *g, const char *path) {
     if (rc) return rc;
     ProtobufCAllocator al = {pb_alloc, pb_free, &L};
     Onnx__ModelProto *m = onnx__model_proto__unpack(&al, len, buf);
+    fk__free(buf); /* the decoder copies every string and bytes field */
     if (!m) {
-        fk__free(buf);
         if (L.nomem) return fail_nomem(&L);
         return fail(&L, FK_EFORMAT, "not an ONNX model, or a truncated or corrupted one (protobuf decoding failed)");
     }
     rc = load_model(&L, m);
     onnx__model_proto__free_unpacked(m, &al);
-    fk__free(buf);
     return rc;
 }
