@@ -9,7 +9,9 @@
  *   - TF ops become internal ops, keeping the model's NHWC activation layout; filters are reordered to OIHW
  *     (Conv2D HWIO, depthwise [kh,kw,C,mult] with group = C, Conv2DBackpropInput [kh,kw,out,in] -> [in,out]);
  *   - composite TF ops are expanded: Pack = Unsqueeze + Concat, StridedSlice = Slice + Squeeze/Unsqueeze,
- *     AddN = a chain of Add, a fused batch-norm is folded into the filter;
+ *     Unpack = Split + Squeeze, AddN = a chain of Add, Elu and SquaredDifference from elementary ops,
+ *     Shape (int64 inside) + Cast to TF's int32; a fused batch-norm is folded into the filter;
+ *   - Conv2DBackpropInput's padding is computed here from its constant output_shape (TF's split of SAME);
  *   - TF "SAME" padding is left to shape inference (FK__AUTOPAD_SAME_UPPER: more padding at the end).
  *
  * Everything in the files is outside input: every size is checked and every failure is an error naming the
