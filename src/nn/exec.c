@@ -167,11 +167,14 @@ static int model_prepare(fk_nn_model_t *m, const fk_nn_options_t *opt, const cha
     for (int i = 0; i < m->g.nn; i++) {
         m->prepared_ops[m->g.n[i].op]++;
         const fk__node *n = &m->g.n[i];
-        for (int k = 0; k < n->n_in; k++) { /* count each constant once: mark by negating later */
+        for (int k = 0; k < n->n_in; k++) { /* each constant counted once: at its last reader */
             int t = n->in[k];
             if (t >= 0 && m->g.t[t].kind == FK__T_CONST && m->g.t[t].dtype == FK__DT_F32 && m->g.t[t].last_use == i)
                 m->parameters += (uint64_t)fk__tensor_numel(&m->g.t[t]);
         }
+        int sl = n->a.act_slope; /* fused PReLU slopes */
+        if (sl >= 0 && m->g.t[sl].kind == FK__T_CONST && m->g.t[sl].last_use == i)
+            m->parameters += (uint64_t)fk__tensor_numel(&m->g.t[sl]);
     }
     m->ok = 1;
     return FK_OK;
