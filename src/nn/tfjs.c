@@ -520,7 +520,7 @@ static int const_ints(tf_loader *L, const tf_node *n, int i, const char *what, i
 }
 
 static int const_int(tf_loader *L, const tf_node *n, int i, const char *what, int64_t *out) {
-    int64_t v[1];
+    int64_t v[1] = {0};
     int k = 0, rc = const_ints(L, n, i, what, v, 1, &k);
     if (rc) return rc;
     if (k != 1) return fail(L, FK_EFORMAT, "input %d (%s) must hold one value", i, what);
@@ -936,7 +936,7 @@ static int reduce(tf_loader *L, const tf_node *n, int op) {
 /* ConcatV2: the last input is the axis. */
 static int concat(tf_loader *L, const tf_node *n) {
     if (n->n_in < 2) return fail(L, FK_EFORMAT, "needs values and an axis");
-    int64_t axis;
+    int64_t axis = 0;
     int rc = const_int(L, n, n->n_in - 1, "axis", &axis);
     if (rc) return rc;
     if (axis < -FK__MAX_RANK || axis >= FK__MAX_RANK) return fail(L, FK_EFORMAT, "axis %lld", (long long)axis);
@@ -953,7 +953,7 @@ static int concat(tf_loader *L, const tf_node *n) {
 
 /* Pack (tf.stack) = Unsqueeze every input at `axis`, then Concat on it. */
 static int pack(tf_loader *L, const tf_node *n) {
-    int64_t axis;
+    int64_t axis = 0;
     if (!attr_int(L, n, "axis", 0, &axis)) return FK_EFORMAT;
     if (axis < -FK__MAX_RANK || axis >= FK__MAX_RANK) return fail(L, FK_EFORMAT, "axis %lld", (long long)axis);
     if (n->n_in < 1) return fail(L, FK_EFORMAT, "no inputs");
@@ -1006,7 +1006,7 @@ static int squeeze(tf_loader *L, const tf_node *n) {
 }
 
 static int expand_dims(tf_loader *L, const tf_node *n) {
-    int64_t axis;
+    int64_t axis = 0;
     int rc = const_int(L, n, 1, "axis", &axis);
     if (rc) return rc;
     if (axis < -FK__MAX_RANK || axis >= FK__MAX_RANK) return fail(L, FK_EFORMAT, "axis %lld", (long long)axis);
@@ -1086,7 +1086,7 @@ static int resize(tf_loader *L, const tf_node *n, int mode) {
 }
 
 static int depth_to_space(tf_loader *L, const tf_node *n) {
-    int64_t bs;
+    int64_t bs = 0;
     char s[32];
     if (!attr_int(L, n, "block_size", 0, &bs) || !attr_str(L, n, "data_format", s, sizeof s)) return FK_EFORMAT;
     if (*s && strcmp(s, "NHWC")) return fail(L, FK_EUNSUPPORTED, "data_format '%s' (only NHWC)", s);
@@ -1128,7 +1128,7 @@ static int strided_slice(tf_loader *L, const tf_node *n) {
     else for (ks = 0; ks < kb; ks++) st[ks] = 1;
     if (rc) return rc;
     if (kb != ke || kb != ks) return fail(L, FK_EFORMAT, "begin, end and strides differ in length");
-    int64_t bm, em, elm, nam, sam;
+    int64_t bm = 0, em = 0, elm = 0, nam = 0, sam = 0;
     if (!attr_int(L, n, "begin_mask", 0, &bm) || !attr_int(L, n, "end_mask", 0, &em) ||
         !attr_int(L, n, "ellipsis_mask", 0, &elm) || !attr_int(L, n, "new_axis_mask", 0, &nam) ||
         !attr_int(L, n, "shrink_axis_mask", 0, &sam))
@@ -1225,7 +1225,7 @@ static int out_k(tf_loader *L, const tf_node *n, int k) {
 /* Split(axis, value) equal parts; SplitV(value, sizes, axis); Unpack(value) = equal Split + Squeeze each. */
 static int split(tf_loader *L, const tf_node *n) {
     int unpack = !strcmp(n->op, "Unpack"), v = !strcmp(n->op, "SplitV");
-    int64_t k, axis;
+    int64_t k = 0, axis = 0;
     if (!attr_int(L, n, unpack ? "num" : "num_split", 0, &k)) return FK_EFORMAT;
     if (k < 1 || k > FK__MAX_SPLIT) return fail(L, FK_EUNSUPPORTED, "%lld outputs", (long long)k);
     int rc = FK_OK;
@@ -1646,7 +1646,7 @@ static int make_tensors(tf_loader *L) {
         if (dt <= 0) dt = FK__DT_F32;
         int outs = 1;
         if (!strcmp(n->op, "Split") || !strcmp(n->op, "SplitV") || !strcmp(n->op, "Unpack")) {
-            int64_t k;
+            int64_t k = 0;
             if (!attr_int(L, n, !strcmp(n->op, "Unpack") ? "num" : "num_split", 0, &k)) return FK_EFORMAT;
             if (k < 1 || k > FK__MAX_SPLIT) return fail(L, FK_EUNSUPPORTED, "%lld outputs (1 to %d)", (long long)k,
                                                          FK__MAX_SPLIT);
