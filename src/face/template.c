@@ -21,17 +21,20 @@ int fk_embed_aligned(fk_ctx_t *c, const fk_image_t *a, unsigned flags, fk_templa
     c->err[0] = 0;
     if (!a || !a->rgb || !out) return fk__ctx_fail(c, FK_EINVAL, "fk_embed_aligned: NULL argument");
     if (!c->s[FK__M_FEATURE]) return fk__ctx_fail(c, FK_EUNSUPPORTED, "the engine was opened without fr_feature");
-    fk_tensor_spec_t spec;
-    memset(&spec, 0, sizeof spec);
-    spec.width = spec.height = 112;
-    spec.layout = FK_TENSOR_CHW;
-    spec.order = FK_CHANNELS_BGR; /* 99.45 % on LFW against 99.20 % for RGB */
-    for (int k = 0; k < 3; k++) {
-        spec.mean[k] = 127.0f;
-        spec.scale[k] = 1.0f / 128.0f;
+    if (a->width != 112 || a->height != 112 || a->stride < 3 * 112)
+        return fk__ctx_fail(c, FK_EINVAL, "fk_embed_aligned: the crop must be 112x112");
+    /* BGR planes, (x - 127) / 128: BGR gives 99.45 % on LFW against 99.20 % for RGB. The crop is already
+     * 112x112, so a direct conversion instead of a second (identity) resample. */
+    float *pb = c->in, *pg = pb + 112 * 112, *pr = pg + 112 * 112;
+    for (int y = 0; y < 112; y++) {
+        const uint8_t *row = a->rgb + (size_t)y * a->stride;
+        for (int x = 0; x < 112; x++) {
+            pr[y * 112 + x] = ((float)row[3 * x] - 127.0f) * (1.0f / 128.0f);
+            pg[y * 112 + x] = ((float)row[3 * x + 1] - 127.0f) * (1.0f / 128.0f);
+            pb[y * 112 + x] = ((float)row[3 * x + 2] - 127.0f) * (1.0f / 128.0f);
+        }
     }
-    int rc = fk_image_to_tensor(a, NULL, &spec, c->in);
-    if (rc) return fk__ctx_fail(c, rc, "cannot build the recognition input");
+    int rc;
     if ((rc = fk__ctx_run(c, FK__M_FEATURE, c->in))) return rc;
     float v[FK_TEMPLATE_MAX_DIM];
     int dim = c->e->dim;
