@@ -91,7 +91,7 @@ static int reserve_cand(fk_ctx_t *c, size_t n) {
  * MAX_SIDE image pixels are skipped (0 = keep all): the multiscale pass only adds small faces. */
 static int detect_pass(fk_ctx_t *c, const fk_image_t *img, int w, int h, const fk_detect_options_t *o,
                        float max_side, size_t *n) {
-    fk__det_session_t *d;
+    fk__det_session_t *d = NULL;
     int rc = det_session(c, w, h, &d);
     if (rc) return rc;
     /* fit the image into w x h, keep its aspect, pad right/bottom with mid-gray (0 after normalisation) */
