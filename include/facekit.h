@@ -509,7 +509,8 @@ typedef struct fk_detect_options {
     float nms_iou;         /* suppress a box overlapping a better one by IoU > this (default 0.4) */
     float min_face;        /* drop faces whose box side is below this many image pixels (default 0) */
     int width, height;     /* detector working size; 0 = automatic: longer side 320 at the image's aspect
-                              (sides rounded up to multiples of 32, the image padded, never stretched) */
+                              (sides rounded up to multiples of 32). The image is scaled to fit and the
+                              rest padded, never stretched. Each new size opens the detector once. */
     int max_faces;         /* 0 = no limit; else the MAX_FACES best-scoring faces */
     unsigned flags;        /* FK_DETECT_* */
 } fk_detect_options_t;
@@ -613,7 +614,8 @@ FK_API const char *fk_quality_reason_code(unsigned bit);
  * whose model is not opened (pose, eye) is skipped and its values are NaN. */
 typedef struct fk_quality_options {
     float min_face_size;       /* shorter side of the box, image pixels (default 64) */
-    float min_sharpness;       /* variance of the Laplacian of the aligned 112x112 gray crop (default 40) */
+    float min_sharpness;       /* variance of the Laplacian of the aligned gray crop's centre at 56x56
+                                  (default 100; clean faces measure 300..3000) */
     float min_brightness, max_brightness; /* mean gray level of the aligned crop (default 50, 210) */
     float min_contrast;        /* standard deviation of the gray level (default 25) */
     float max_yaw, max_pitch, max_roll; /* degrees (default 30, 25, 25) */
@@ -625,7 +627,7 @@ FK_API void fk_quality_options_default(fk_quality_options_t *o);
 
 typedef struct fk_quality {
     float face_size;          /* shorter side of the box, pixels */
-    float sharpness;          /* variance of Laplacian */
+    float sharpness;          /* variance of the Laplacian (see min_sharpness) */
     float brightness;         /* mean gray 0..255 */
     float contrast;           /* gray standard deviation */
     float yaw, pitch, roll;   /* degrees, 0 = frontal (NaN without FK_ENGINE_POSE) */
