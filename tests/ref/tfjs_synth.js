@@ -146,7 +146,12 @@ const models = [];
   m.node('c4s', 'AddV2', ['c4', 'c4b'], { T: A.T() });
   m.konst('dw5', [2, 2, 3, 1]);
   m.node('c5', 'DepthwiseConv2dNative', ['c4s', 'dw5'], conv([1, 1], 'VALID'));
-  m.node('out', 'Tanh', ['c5'], { T: A.T() });
+  m.konst('w6', [1, 1, 3, 2]);
+  m.konst('b6', [2]);
+  m.node('c6', '_FusedConv2D', ['c5', 'w6', 'b6'], conv([1, 1], 'SAME', {
+    fused_ops: A.strs(['BiasAdd', 'Sigmoid']), num_args: A.i(1), epsilon: A.f(0),
+  }));
+  m.node('out', 'Tanh', ['c6'], { T: A.T() });
   models.push(m);
 }
 
