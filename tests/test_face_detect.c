@@ -316,6 +316,40 @@ static void test_options(fk_engine_t *e, fk_ctx_t *c) {
     (void)e;
 }
 
+/* Every allocation of fk_ctx_create and of a first fk_detect (which creates the context's detector session)
+ * failing in turn: FK_ENOMEM or another error, never a crash, nothing leaked. */
+static void test_alloc_failures(fk_engine_t *e) {
+    char ip[1024];
+    snprintf(ip, sizeof ip, "%s/detection/dlib/2008_002470.jpg", fk_t_data_dir());
+    fk_image_t *img = load(ip);
+    if (!img) return;
+    size_t base = fk_mem_in_use();
+    int failures = 0, ok = 0;
+    for (long n = 1; n < 10000 && !ok; n++) {
+        fk_ctx_t *c = NULL;
+        fk__alloc_fail_at(n);
+        int rc = fk_ctx_create(e, &c);
+        if (!rc) {
+            fk_face_t *f = NULL;
+            size_t nf = 0;
+            rc = fk_detect(c, img, NULL, &f, &nf);
+            if (!rc) {
+                ok = 1;
+                FK_CHECK_INT(nf, 6);
+            } else FK_CHECK(f == NULL && nf == 0);
+            fk_free(f);
+        } else FK_CHECK(c == NULL);
+        fk__alloc_fail_at(0);
+        if (rc) failures++;
+        if (rc && rc != FK_ENOMEM) fprintf(stderr, "allocation %ld failing gave %s\n", n, fk_status_str(rc));
+        fk_ctx_destroy(c);
+        FK_CHECK_INT(fk_mem_in_use(), base);
+    }
+    FK_CHECK(ok);
+    FK_CHECK(failures > 5);
+    fk_image_free(img);
+}
+
 static void test_engine_errors(void) {
     fk_engine_options_t o;
     memset(&o, 0, sizeof o);
@@ -375,6 +409,7 @@ int main(void) {
         test_dlib(c);
         test_compreface(c);
         test_options(e, c);
+        test_alloc_failures(e);
     }
     fk_ctx_destroy(c);
     fk_engine_close(e);
