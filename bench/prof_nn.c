@@ -1,7 +1,8 @@
 /*
  * prof_nn.c — per-node profile of one model on the executor's kernels (bench tool, not a test): loads and
  * prepares the model the way the library does (internal graph API), runs it RUNS times on one thread and
- * prints, per op type and for the slowest nodes, the median time with the fast or the reference kernel.
+ * prints, per op type and for the slowest nodes, the median thread CPU time with the fast or the reference
+ * kernel.
  * Usage: prof_nn MODEL [RUNS]. What it shows decides which kernel to optimise next (docs/performance.md).
  */
 #include "nn/graph.h"
@@ -11,9 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+/* Thread CPU time, not wall time: on a busy machine a long node is preempted and its wall time says more
+ * about the other processes than about the kernel. */
 static double now_us(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 

@@ -39,7 +39,19 @@ typedef struct fk__gemm_args {
     float *c;
     ptrdiff_t ldc;
     const fk__epilogue *epi;
+    /* Optional: B is produced panel by panel (implicit im2col): pack_b writes columns [col0, col0 + nc) as a
+     * K x NR panel into dst. Each parallel chunk (at most FK__GEMM_MAX_CHUNKS) packs into its own buffer:
+     * bbuf + chunk * K * NR floats. b/ldb/bpanel are ignored then. */
+    void (*pack_b)(const void *ctx, float *dst, int col0, int nc);
+    const void *pack_ctx;
+    float *bbuf;
+    /* Optional: K = ntaps * (K / ntaps) and row t * (K / ntaps) + c of B is b + toff[t] + c * ldb (a
+     * convolution's taps read straight from zero-padded input planes). NULL: plain rows. */
+    const int *toff;
+    int ntaps;
 } fk__gemm_args;
+
+#define FK__GEMM_MAX_CHUNKS 8
 
 void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads);
 

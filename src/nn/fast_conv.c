@@ -18,7 +18,7 @@
 /* NCHW depthwise: one padded plane per parallel chunk in scratch, so at most this many chunks. */
 #define DW_MAX_CHUNKS 16
 
-enum conv_kind { CONV_NCHW_GEMM = 1, CONV_NHWC_GEMM, CONV_NCHW_DW, CONV_NHWC_DW };
+enum conv_kind { CONV_NCHW_GEMM = 1, CONV_NHWC_GEMM, CONV_NCHW_DW, CONV_NHWC_DW, CONV_NCHW_SHIFT };
 
 typedef struct conv_prep {
     int kind;
@@ -28,7 +28,8 @@ typedef struct conv_prep {
     float *bias;  /* O values (zeros when the node has none) */
     float *slope; /* O PReLU slopes or NULL */
     fk__epilogue epi;
-    int dw_hp, dw_wp; /* NCHW depthwise: padded plane size in scratch */
+    int dw_hp, dw_wp; /* NCHW depthwise and shifted GEMM: padded plane size in scratch */
+    int *toff;        /* shifted GEMM: offset of each tap in a padded plane */
 } conv_prep;
 
 static void conv_prep_free(void *pv) {
@@ -37,6 +38,7 @@ static void conv_prep_free(void *pv) {
     fk__free(p->w);
     fk__free(p->bias);
     fk__free(p->slope);
+    fk__free(p->toff);
     fk__free(p);
 }
 
@@ -95,38 +97,49 @@ static FK_AVX512 void panel_run(float *dk, size_t pstride, int pix, int len, con
     }
 }
 
-static void im2col_nchw_rows(const conv_prep *p, const float *x, float *col, int c) {
-    const float *xc = x + (size_t)c * p->H * p->W;
-    size_t pstride = (size_t)p->K * FK__GEMM_NR;
-    int s = p->sw;
-    for (int ky = 0; ky < p->kh; ky++)
-        for (int kx = 0; kx < p->kw; kx++) {
-            int k = (c * p->kh + ky) * p->kw + kx;
-            float *dk = col + (size_t)k * FK__GEMM_NR;
-            int off = kx * p->dw - p->pl;
-            /* output columns [oxa, oxb) read inside the row: 0 <= ox*s + off < W */
-            int oxa = off < 0 ? (-off + s - 1) / s : 0;
-            int oxb = p->W - off > 0 ? (p->W - off + s - 1) / s : 0;
-            if (oxb > p->Wo) oxb = p->Wo;
-            if (oxa > oxb) oxa = oxb;
-            for (int oy = 0; oy < p->Ho; oy++) {
-                int iy = oy * p->sh - p->pt + ky * p->dh, pix = oy * p->Wo;
-                if (iy < 0 || iy >= p->H) {
-                    panel_run(dk, pstride, pix, p->Wo, NULL, s);
-                    continue;
+/* Implicit im2col: writes columns [col0, col0 + nc) of the (C/group * kh * kw) x (Ho * Wo) im2col matrix of
+ * one group as a K x NR panel, while the GEMM works through the previous one; the panel stays in L1/L2
+ * instead of a whole-image im2col buffer being written and read back. */
+typedef struct im2col_ctx {
+    const conv_prep *p;
+    const float *x; /* first input channel of the group */
+} im2col_ctx;
+
+static void pack_im2col(const void *ctxv, float *dst, int col0, int nc) {
+    const im2col_ctx *ic = ctxv;
+    const conv_prep *p = ic->p;
+    int s = p->sw, Cg = p->C / p->group;
+    for (int kx = 0; kx < p->kw; kx++) {
+        int off = kx * p->dw - p->pl;
+        /* output columns [oxa, oxb) read inside the row: 0 <= ox*s + off < W */
+        int oxa = off < 0 ? (-off + s - 1) / s : 0;
+        int oxb = p->W - off > 0 ? (p->W - off + s - 1) / s : 0;
+        if (oxb > p->Wo) oxb = p->Wo;
+        if (oxa > oxb) oxa = oxb;
+        for (int c = 0; c < Cg; c++) {
+            const float *xc = ic->x + (size_t)c * p->H * p->W;
+            for (int ky = 0; ky < p->kh; ky++) {
+                float *d = dst + (size_t)((c * p->kh + ky) * p->kw + kx) * FK__GEMM_NR;
+                int pix = col0, rem = nc;
+                while (rem > 0) {
+                    int oy = pix / p->Wo, ox = pix - oy * p->Wo, seg = p->Wo - ox < rem ? p->Wo - ox : rem;
+                    int rel = pix - col0, iy = oy * p->sh - p->pt + ky * p->dh;
+                    if (iy < 0 || iy >= p->H) {
+                        panel_run(d, 0, rel, seg, NULL, s);
+                    } else {
+                        const float *xr = xc + (size_t)iy * p->W;
+                        int a0 = ox > oxa ? ox : oxa, b0 = ox + seg < oxb ? ox + seg : oxb;
+                        if (b0 < a0) a0 = b0 = ox + seg < oxa ? ox + seg : (ox > oxb ? ox : oxb);
+                        if (a0 > ox) panel_run(d, 0, rel, a0 - ox, NULL, s);
+                        if (b0 > a0) panel_run(d, 0, rel + (a0 - ox), b0 - a0, xr + a0 * s + off, s);
+                        if (ox + seg > b0) panel_run(d, 0, rel + (b0 - ox), ox + seg - b0, NULL, s);
+                    }
+                    pix += seg;
+                    rem -= seg;
                 }
-                const float *xr = xc + (size_t)iy * p->W;
-                if (oxa > 0) panel_run(dk, pstride, pix, oxa, NULL, s);
-                if (oxb > oxa) panel_run(dk, pstride, pix + oxa, oxb - oxa, xr + oxa * s + off, s);
-                if (oxb < p->Wo) panel_run(dk, pstride, pix + oxb, p->Wo - oxb, NULL, s);
             }
         }
-}
-
-static void im2col_task(void *arg, int i) {
-    const conv_run *r = arg;
-    int c0 = (int)((long)r->nc * i / r->chunks), c1 = (int)((long)r->nc * (i + 1) / r->chunks);
-    for (int c = c0; c < c1; c++) im2col_nchw_rows(r->p, r->x + (size_t)r->c0 * r->p->H * r->p->W, r->col, c);
+    }
 }
 
 static int chunks_for(int threads, int n) { return threads < n ? threads : n; }
@@ -136,22 +149,39 @@ static void conv_nchw_gemm(const fk__run_ctx *cx, const conv_prep *p, const floa
     int Cg = p->C / p->group, Og = p->O / p->group;
     size_t wsz = fk__gemm_packed_a_size(Og, p->K);
     for (int gi = 0; gi < p->group; gi++) {
-        const float *b;
-        if (p->direct) {
-            b = x + (size_t)gi * Cg * HW;
-        } else {
-            conv_run r = {p, x, NULL, (float *)cx->scratch, gi * Cg, Cg, chunks_for(cx->threads, Cg)};
-            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, im2col_task, &r);
-            else im2col_task(&r, 0);
-            b = r.col;
-        }
         fk__epilogue e = p->epi;
         e.bias += gi * Og;
         if (e.slope) e.slope += gi * Og;
-        ptrdiff_t ldb = p->direct ? HWo : FK__GEMM_NR, bpanel = p->direct ? 0 : (ptrdiff_t)p->K * FK__GEMM_NR;
-        fk__gemm_args ga = {Og, HWo, p->K, p->w + gi * wsz, b, ldb, bpanel, y + (size_t)gi * Og * HWo, HWo, &e};
+        im2col_ctx ic = {p, x + (size_t)gi * Cg * HW};
+        fk__gemm_args ga = {Og, HWo, p->K, p->w + gi * wsz, ic.x, HWo, 0, y + (size_t)gi * Og * HWo, HWo, &e,
+                            NULL, NULL, NULL, NULL, 0};
+        if (!p->direct) {
+            ga.pack_b = pack_im2col;
+            ga.pack_ctx = &ic;
+            ga.bbuf = (float *)cx->scratch;
+        }
         fk__gemm_avx512(&ga, cx->pool, cx->threads);
     }
+}
+
+static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *xp);
+
+/* Stride-1 k x k convolution without im2col ("shifted GEMM"): the input is copied once into zero-padded
+ * planes of width Wp; outputs are computed on the Ho x Wp grid, where tap (ky, kx) of output n reads padded
+ * position n + ky*dh*Wp + kx*dw, so every B row is a plain pointer into a plane. The Wp - Wo extra columns per
+ * row are computed and dropped when the rows are compacted into Y. */
+static void conv_nchw_shift(const fk__run_ctx *cx, const conv_prep *p, const float *x, float *y) {
+    size_t plane = (size_t)p->dw_hp * p->dw_wp;
+    float *xp = (float *)cx->scratch, *yp = xp + plane * p->C;
+    int N = p->Ho * p->dw_wp;
+    for (int c = 0; c < p->C; c++) dw_pad_plane(p, x + (size_t)c * p->H * p->W, xp + plane * c);
+    fk__gemm_args ga = {p->O, N, p->K, p->w, xp, (ptrdiff_t)plane, 0, yp, N, &p->epi, NULL, NULL, NULL, p->toff,
+                        p->kh * p->kw};
+    fk__gemm_avx512(&ga, cx->pool, cx->threads);
+    for (int o = 0; o < p->O; o++)
+        for (int oy = 0; oy < p->Ho; oy++)
+            memcpy(y + ((size_t)o * p->Ho + oy) * p->Wo, yp + (size_t)o * N + (size_t)oy * p->dw_wp,
+                   sizeof(float) * (size_t)p->Wo);
 }
 
 /* ---- NHWC: implicit im2col into A panels, packed weights as B ------------------------------------------ */
@@ -192,7 +222,8 @@ static void conv_nhwc_gemm(const fk__run_ctx *cx, const conv_prep *p, const floa
     conv_run r = {p, x, NULL, (float *)cx->scratch, 0, 0, chunks_for(cx->threads, np)};
     if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, pack_nhwc_task, &r);
     else pack_nhwc_task(&r, 0);
-    fk__gemm_args ga = {HWo, p->O, p->K, r.col, p->w, FK__GEMM_NR, (ptrdiff_t)p->K * FK__GEMM_NR, y, p->O, &p->epi};
+    fk__gemm_args ga = {HWo,  p->O, p->K, r.col, p->w, FK__GEMM_NR, (ptrdiff_t)p->K * FK__GEMM_NR, y, p->O, &p->epi,
+                        NULL, NULL, NULL, NULL, 0};
     fk__gemm_avx512(&ga, cx->pool, cx->threads);
 }
 
@@ -286,7 +317,7 @@ static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *x
         float *d = xp + (size_t)y * Wp;
         int iy = y - p->pt;
         if (iy < 0 || iy >= p->H) {
-            for (int x = 0; x < Wp; x += 16) _mm512_storeu_ps(d + x, z);
+            for (int x = 0; x < Wp; x += 16) _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), z);
             continue;
         }
         const float *xr = xc + (size_t)iy * p->W;
@@ -295,11 +326,11 @@ static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *x
             if (lo < 0) lo = 0;
             if (hi > 16) hi = 16;
             if (hi <= lo) {
-                _mm512_storeu_ps(d + x, z);
+                _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), z);
                 continue;
             }
             __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-            _mm512_storeu_ps(d + x, _mm512_maskz_loadu_ps(m, xr + (x - p->pl)));
+            _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), _mm512_maskz_loadu_ps(m, xr + (x - p->pl)));
         }
     }
 }
@@ -363,6 +394,7 @@ static int conv_fast(const fk__run_ctx *cx, const fk__node *n) {
     for (int b = 0; b < batch; b++, x += xs, y += ys) {
         switch (p->kind) {
         case CONV_NCHW_GEMM: conv_nchw_gemm(cx, p, x, y); break;
+        case CONV_NCHW_SHIFT: conv_nchw_shift(cx, p, x, y); break;
         case CONV_NHWC_GEMM: conv_nhwc_gemm(cx, p, x, y); break;
         case CONV_NCHW_DW:
         case CONV_NHWC_DW: {
@@ -431,12 +463,15 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
     q.K = Cg * q.kh * q.kw;
     q.direct = q.kind == CONV_NCHW_GEMM && q.kh == 1 && q.kw == 1 && q.sh == 1 && q.sw == 1 && q.pt == 0 &&
                q.pl == 0 && q.Ho == q.H && q.Wo == q.W;
+    if (q.kind == CONV_NCHW_GEMM && q.group == 1 && !q.direct && q.sh == 1 && q.sw == 1 && q.kh * q.kw > 1)
+        q.kind = CONV_NCHW_SHIFT;
 
     conv_prep *p = fk__calloc(1, sizeof *p);
     if (!p) return FK_ENOMEM;
     *p = q;
     size_t wn = 0;
     if (q.kind == CONV_NCHW_GEMM) wn = fk__gemm_packed_a_size(Og, q.K) * q.group;
+    else if (q.kind == CONV_NCHW_SHIFT) wn = fk__gemm_packed_a_size(q.O, q.K);
     else if (q.kind == CONV_NHWC_GEMM) wn = (size_t)((q.O + FK__GEMM_NR - 1) / FK__GEMM_NR) * FK__GEMM_NR * q.K;
     else wn = (size_t)q.C * q.kh * q.kw;
     p->w = fk__calloc(wn, sizeof(float));
@@ -458,8 +493,34 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
         size_t wsz = fk__gemm_packed_a_size(Og, q.K);
         for (int gi = 0; gi < q.group; gi++)
             fk__gemm_pack_a(p->w + gi * wsz, w + (size_t)gi * Og * q.K, q.K, Og, q.K);
-        if (!q.direct)
-            n->scratch_bytes = sizeof(float) * (size_t)q.K * ((q.Ho * q.Wo + FK__GEMM_NR - 1) / FK__GEMM_NR) * FK__GEMM_NR;
+        if (!q.direct) n->scratch_bytes = sizeof(float) * (size_t)FK__GEMM_MAX_CHUNKS * q.K * FK__GEMM_NR;
+    } else if (q.kind == CONV_NCHW_SHIFT) {
+        /* A[o][t*C + c] = W[o][c][t]: taps outer, channels inner, as the micro-kernel walks them */
+        int T = q.kh * q.kw;
+        float *tmp = fk__malloc(sizeof(float) * (size_t)q.O * q.K);
+        p->toff = fk__malloc(sizeof(int) * (size_t)T);
+        if (!tmp || !p->toff) {
+            fk__free(tmp);
+            conv_prep_free(p);
+            return FK_ENOMEM;
+        }
+        for (int o = 0; o < q.O; o++)
+            for (int c = 0; c < q.C; c++)
+                for (int t = 0; t < T; t++) tmp[(size_t)o * q.K + (size_t)t * q.C + c] = w[((size_t)o * q.C + c) * T + t];
+        fk__gemm_pack_a(p->w, tmp, q.K, q.O, q.K);
+        fk__free(tmp);
+        /* padded planes: Wp covers the widest tap, Hp the rows the last 32-column tile can read */
+        int wp = q.Wo + (q.kw - 1) * q.dw;
+        if (wp < q.W + q.pl) wp = q.W + q.pl;
+        long n_read = (long)((q.Ho * wp + FK__GEMM_NR - 1) / FK__GEMM_NR) * FK__GEMM_NR + (long)(q.kh - 1) * q.dh * wp +
+                      (q.kw - 1) * q.dw;
+        int hp = (int)((n_read + wp - 1) / wp);
+        if (hp < q.H + q.pt) hp = q.H + q.pt;
+        p->dw_wp = wp;
+        p->dw_hp = hp;
+        for (int ky = 0; ky < q.kh; ky++)
+            for (int kx = 0; kx < q.kw; kx++) p->toff[ky * q.kw + kx] = ky * q.dh * wp + kx * q.dw;
+        n->scratch_bytes = sizeof(float) * ((size_t)q.C * hp * wp + (size_t)q.O * q.Ho * wp);
     } else if (q.kind == CONV_NHWC_GEMM) {
         /* B[k][o] with k = (ky*kw + kx)*C + c, NR columns per panel */
         for (int o = 0; o < q.O; o++)

@@ -51,16 +51,28 @@ void fk__gemm_pack_a(float *dst, const float *a, ptrdiff_t lda, int M, int K) {
 static inline __attribute__((always_inline)) FK_AVX512 void
 ukr(const int mr, const int nv, int K, const float *restrict a, const float *restrict b, ptrdiff_t ldb,
     float *restrict c, ptrdiff_t ldc, __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0,
-    int ncols) {
+    int ncols, const int *toff, int ntaps, int kb0, int kb1) {
     __m512 acc0[MR], acc1[MR];
+    if (kb0 == 0) {
 #pragma GCC unroll 12
-    for (int m = 0; m < mr; m++) {
-        acc0[m] = _mm512_setzero_ps();
-        acc1[m] = _mm512_setzero_ps();
+        for (int m = 0; m < mr; m++) {
+            acc0[m] = _mm512_setzero_ps();
+            acc1[m] = _mm512_setzero_ps();
+        }
+    } else { /* a later K block: continue the partial sums stored by the previous one */
+#pragma GCC unroll 12
+        for (int m = 0; m < mr; m++) {
+            acc0[m] = _mm512_maskz_loadu_ps(k0, c + m * ldc);
+            acc1[m] = nv > 1 ? _mm512_maskz_loadu_ps(k1, c + m * ldc + 16) : _mm512_setzero_ps();
+        }
     }
-    for (int k = 0; k < K; k++) {
-        __m512 b0 = _mm512_maskz_loadu_ps(k0, b);
-        __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, b + 16) : _mm512_setzero_ps();
+    /* rows of B: k = t * kc + ch -> b + toff[t] + ch * ldb (plain B: one "tap" at offset 0) */
+    int kc = K / ntaps, t = kb0 / kc, ch = kb0 % kc;
+    const float *bt = (toff ? b + toff[t] : b) + (ptrdiff_t)ch * ldb;
+    a += (size_t)kb0 * MR;
+    for (int k = kb0; k < kb1; k++) {
+        __m512 b0 = _mm512_maskz_loadu_ps(k0, bt);
+        __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, bt + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 12
         for (int m = 0; m < mr; m++) {
             __m512 av = _mm512_set1_ps(a[m]);
@@ -68,7 +80,19 @@ ukr(const int mr, const int nv, int K, const float *restrict a, const float *res
             if (nv > 1) acc1[m] = _mm512_fmadd_ps(av, b1, acc1[m]);
         }
         a += MR;
-        b += ldb;
+        bt += ldb;
+        if (++ch == kc && toff && k + 1 < kb1) {
+            ch = 0;
+            bt = b + toff[++t];
+        }
+    }
+    if (kb1 < K) { /* not the last K block: store the partial sums as they are */
+#pragma GCC unroll 12
+        for (int m = 0; m < mr; m++) {
+            _mm512_mask_storeu_ps(c + m * ldc, k0, acc0[m]);
+            if (nv > 1) _mm512_mask_storeu_ps(c + m * ldc + 16, k1, acc1[m]);
+        }
+        return;
     }
     __m512 cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps(), cs0 = cb0, cs1 = cb0;
     if (!e->per_row) {
@@ -97,13 +121,15 @@ ukr(const int mr, const int nv, int K, const float *restrict a, const float *res
 }
 
 typedef void (*ukr_fn)(int K, const float *a, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                       __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0, int ncols);
+                       __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0, int ncols,
+                       const int *toff, int ntaps, int kb0, int kb1);
 
 #define UKR_DEF(mr, nv)                                                                                       \
     static FK_AVX512 void ukr_##mr##_##nv(int K, const float *a, const float *b, ptrdiff_t ldb, float *c,     \
                                           ptrdiff_t ldc, __mmask16 k0, __mmask16 k1, const fk__epilogue *e,   \
-                                          int row0, int col0, int ncols) {                                    \
-        ukr(mr, nv, K, a, b, ldb, c, ldc, k0, k1, e, row0, col0, ncols);                                      \
+                                          int row0, int col0, int ncols, const int *toff, int ntaps, int kb0, \
+                                          int kb1) {                                                          \
+        ukr(mr, nv, K, a, b, ldb, c, ldc, k0, k1, e, row0, col0, ncols, toff, ntaps, kb0, kb1);               \
     }
 #define UKR_ROW(mr) UKR_DEF(mr, 1) UKR_DEF(mr, 2)
 UKR_ROW(1) UKR_ROW(2) UKR_ROW(3) UKR_ROW(4) UKR_ROW(5) UKR_ROW(6)
@@ -133,37 +159,54 @@ static FK_AVX512 void pack_b_panel(float *restrict d, const float *restrict b, p
     }
 }
 
-static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t1) {
+/* K block: the part of a B panel (KC x NR floats, 16 KB) that the M tiles of one column block share in L1. */
+#define KC 128
+
+static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t1, int chunk) {
     float bbuf[PACK_B_MAX_K * NR] __attribute__((aligned(64)));
-    int packed_nb = -1;
-    int pack = !ga->bpanel && ga->ldb > 4 * NR && ga->K <= PACK_B_MAX_K && nmb > 1;
-    for (int t = t0; t < t1; t++) {
-        int nb = t / nmb, mb = t % nmb;
-        int row0 = mb * MR, col0 = nb * NR;
-        int mr = ga->M - row0 < MR ? ga->M - row0 : MR;
+    int pack = !ga->pack_b && !ga->toff && !ga->bpanel && ga->ldb > 4 * NR && ga->K <= PACK_B_MAX_K && nmb > 1;
+    float *pbuf = ga->pack_b ? ga->bbuf + (size_t)chunk * ga->K * NR : NULL;
+    int ntaps = ga->toff ? ga->ntaps : 1;
+    for (int t = t0; t < t1;) {
+        int nb = t / nmb, mb0 = t % nmb, mb1 = mb0 + (t1 - t) < nmb ? mb0 + (t1 - t) : nmb;
+        int col0 = nb * NR;
         int nc = ga->N - col0 < NR ? ga->N - col0 : NR;
         __mmask16 k0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
         __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
         const float *b;
         ptrdiff_t ldb = ga->ldb;
-        if (ga->bpanel) {
+        if (pbuf) {
+            ga->pack_b(ga->pack_ctx, pbuf, col0, nc);
+            b = pbuf;
+            ldb = NR;
+        } else if (ga->bpanel) {
             b = ga->b + nb * ga->bpanel;
         } else if (pack) {
-            if (packed_nb != nb) pack_b_panel(bbuf, ga->b + col0, ga->ldb, ga->K, nc);
-            packed_nb = nb;
+            pack_b_panel(bbuf, ga->b + col0, ga->ldb, ga->K, nc);
             b = bbuf;
             ldb = NR;
         } else {
             b = ga->b + col0;
         }
-        ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, b, ldb,
-                                   ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc);
+        for (int kb = 0; kb < ga->K; kb += KC) {
+            int kb1 = ga->K - kb < KC ? ga->K : kb + KC;
+            if (ga->K - kb1 < KC / 4) kb1 = ga->K; /* no sliver of a last block */
+            for (int mb = mb0; mb < mb1; mb++) {
+                int row0 = mb * MR;
+                int mr = ga->M - row0 < MR ? ga->M - row0 : MR;
+                ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, b, ldb,
+                                           ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc,
+                                           ga->toff, ntaps, kb, kb1);
+            }
+            kb = kb1 - KC;
+        }
+        t += mb1 - mb0;
     }
 }
 
 static void gemm_task(void *arg, int i) {
     const gemm_job *j = arg;
-    gemm_tiles(j->ga, j->nmb, (int)((long)j->tiles * i / j->chunks), (int)((long)j->tiles * (i + 1) / j->chunks));
+    gemm_tiles(j->ga, j->nmb, (int)((long)j->tiles * i / j->chunks), (int)((long)j->tiles * (i + 1) / j->chunks), i);
 }
 
 void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads) {
@@ -171,10 +214,11 @@ void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads) {
     int nmb = (ga->M + MR - 1) / MR, nnb = (ga->N + NR - 1) / NR;
     int tiles = nmb * nnb;
     if (threads <= 1 || !pool || tiles < 2) {
-        gemm_tiles(ga, nmb, 0, tiles);
+        gemm_tiles(ga, nmb, 0, tiles, 0);
         return;
     }
     gemm_job j = {ga, nmb, tiles, tiles < threads ? tiles : threads};
+    if (ga->pack_b && j.chunks > FK__GEMM_MAX_CHUNKS) j.chunks = FK__GEMM_MAX_CHUNKS;
     fk__pool_for(pool, threads, j.chunks, gemm_task, &j);
 }
 
