@@ -161,6 +161,48 @@ static void test_fusion(void) {
     }
 }
 
+/* conv(+relu) -> relu(x) + c*(x - |x|): becomes one conv with a fused PReLU (slope 2c); after a conv that
+ * already has a Relu, x + c*(x - |x|) is the identity and disappears. */
+static void build_prelu_pattern(int conv_relu, int with_relu, int expose) {
+    tg_begin();
+    int x = tg_in(DIMS(1, 2, 2, 2));
+    int cin[2] = {x, tg_const(DIMS(2, 2, 1, 1), FV(1, -0.5f, 0.25f, 1))};
+    int c, ab, sb, ml, r, y;
+    fk__node *n = tg_node(FK__OP_CONV, 2, cin, &c);
+    n->a.act = conv_relu ? FK__ACT_RELU : FK__ACT_NONE;
+    tg_node(FK__OP_ABS, 1, &c, &ab);
+    int in[2] = {c, ab};
+    tg_node(FK__OP_SUB, 2, in, &sb);
+    in[0] = sb, in[1] = tg_const(DIMS(2, 1, 1), FV(0.125f, 0.25f));
+    tg_node(FK__OP_MUL, 2, in, &ml);
+    r = c;
+    if (with_relu) tg_node(FK__OP_RELU, 1, &c, &r);
+    in[0] = r, in[1] = ml;
+    tg_node(FK__OP_ADD, 2, in, &y);
+    tg_output(y);
+    if (expose) tg_output(ml);
+}
+
+static void test_prelu_pattern(void) {
+    const float *ins[1] = {FV(1, -2, 3, -4, -1, 2, -3, 4)};
+    for (int v = 0; v < 3; v++) {
+        int conv_relu = v == 2, with_relu = v == 0;
+        float y1[8], y2[8], ml[8];
+        float *o1[1] = {y1}, *o2[2] = {y2, ml};
+        build_prelu_pattern(conv_relu, with_relu, 0);
+        fk_nn_model_t *m = tg_run(ins, o1);
+        const fk__graph *g = fk__nn_model_graph(m);
+        FK_CHECK_INT(g->nn, 1);
+        FK_CHECK_INT(g->n[0].a.act, conv_relu ? FK__ACT_RELU : FK__ACT_PRELU);
+        fk_nn_model_close(m);
+        build_prelu_pattern(conv_relu, with_relu, 1);
+        m = tg_run(ins, o2);
+        FK_CHECK(fk__nn_model_graph(m)->nn > 3);
+        fk_nn_model_close(m);
+        check_vals("prelu pattern", y1, y2, 8, 1e-6f);
+    }
+}
+
 static void test_identity_dead(void) {
     tg_begin();
     int x = tg_in(DIMS(3));
@@ -478,7 +520,7 @@ static void build_random(uint32_t seed, int expose_all, int *n_out) {
     for (int k = 0; k < nodes; k++) {
         int a = t[rnd(nt)], b = t[rnd(nt)], y = -1;
         fk__node *n;
-        switch (rnd(12)) {
+        switch (rnd(14)) {
         case 0: tg_node(FK__OP_RELU, 1, &a, &y); break;
         case 1: tg_node(FK__OP_SIGMOID, 1, &a, &y); break;
         case 2: {
@@ -531,6 +573,20 @@ static void build_random(uint32_t seed, int expose_all, int *n_out) {
         case 10: {
             int in[2] = {a, tg_const(DIMS(4, 1, 1), FV(0.1f, 0.2f, 0.3f, 0.4f))};
             tg_node(FK__OP_PRELU, 2, in, &y);
+            break;
+        }
+        case 12:
+        case 13: { /* TF.js PReLU spelled out: relu(a) + c*(a - |a|), or a + c*(a - |a|) */
+            int ab, sb, ml, in[2];
+            tg_node(FK__OP_ABS, 1, &a, &ab);
+            in[0] = a, in[1] = ab;
+            tg_node(FK__OP_SUB, 2, in, &sb);
+            in[0] = tg_const(DIMS(4, 1, 1), FV(0.05f, -0.1f, 0.2f, 0.5f)), in[1] = sb;
+            tg_node(FK__OP_MUL, 2, in, &ml);
+            int first = a;
+            if (rnd(2)) tg_node(FK__OP_RELU, 1, &a, &first);
+            in[0] = ml, in[1] = first;
+            tg_node(FK__OP_ADD, 2, in, &y);
             break;
         }
         default: tg_node(FK__OP_TANH, 1, &a, &y); break;
@@ -589,6 +645,7 @@ static void test_random_graphs(void) {
         rc = fk__nn_model_from_graph(&tg, &o, &m);
         if (!rc) rc = fk_nn_session_create(m, 1, &s);
         if (!rc) rc = fk_nn_session_run(s, ins, outs2);
+        if (rc) fprintf(stderr, "seed %u (exposed): %s\n", seed, fk_nn_model_errmsg(m));
         FK_CHECK_INT(rc, FK_OK);
         fk_nn_session_destroy(s);
         fk_nn_model_close(m);
@@ -656,6 +713,7 @@ int main(void) {
     size_t base = fk_mem_in_use();
     test_fold_shape_chain();
     test_fusion();
+    test_prelu_pattern();
     test_identity_dead();
     test_memory_plan();
     test_prepare_oom();

@@ -190,6 +190,16 @@ static int count_readers(surgery *s) {
     return FK_OK;
 }
 
+/* Adds a constant made by prepare, named BASE + SUFFIX, made unique (node names need not be). Takes DATA. */
+static int add_made_const(fk__graph *g, const char *base, const char *suffix, int rank, const int64_t *dims,
+                          float *data) {
+    char name[600];
+    snprintf(name, sizeof name, "%.500s%s", base ? base : "", suffix);
+    for (int k = 2; fk__graph_find(g, name) >= 0; k++)
+        snprintf(name, sizeof name, "%.500s%s#%d", base ? base : "", suffix, k);
+    return fk__graph_add_tensor(g, name, FK__DT_F32, FK__T_CONST, rank, dims, data);
+}
+
 /* A private copy of constant T when others read it too, so it can be rewritten in place. */
 static int own_const(surgery *s, int t, const char *suffix) {
     fk__graph *g = s->g;
@@ -198,11 +208,9 @@ static int own_const(surgery *s, int t, const char *suffix) {
     float *d = fk__malloc(bytes ? bytes : 1);
     if (!d) return oom(g);
     memcpy(d, g->t[t].data, bytes);
-    char name[512];
-    snprintf(name, sizeof name, "%s%s", g->t[t].name, suffix);
     int64_t dims[FK__MAX_RANK];
     memcpy(dims, g->t[t].dims, sizeof dims);
-    int id = fk__graph_add_tensor(g, name, FK__DT_F32, FK__T_CONST, g->t[t].rank, dims, d);
+    int id = add_made_const(g, g->t[t].name, suffix, g->t[t].rank, dims, d);
     if (id < 0) return id;
     s->readers[t]--;
     return id;
@@ -233,8 +241,6 @@ static int fold_batch_norm(surgery *s) {
             if (b < 0) return b;
             g->n[p].in[2] = b;
         } else {
-            char name[512];
-            snprintf(name, sizeof name, "%s/bn_bias", g->n[p].name);
             float *d = fk__calloc((size_t)O, sizeof(float));
             if (!d) return oom(g);
             if (g->n[p].n_in < 3) {
@@ -247,7 +253,7 @@ static int fold_batch_norm(surgery *s) {
                 in[2] = -1;
                 g->n[p].n_in = 3;
             }
-            b = fk__graph_add_tensor(g, name, FK__DT_F32, FK__T_CONST, 1, &O, d);
+            b = add_made_const(g, g->n[p].name, "/bn_bias", 1, &O, d);
             if (b < 0) return b;
             g->n[p].in[2] = b;
         }
@@ -264,6 +270,68 @@ static int fold_batch_norm(surgery *s) {
         s->dead[bi] = 1;
         rc = count_readers(s);
         if (rc) return rc;
+    }
+    return FK_OK;
+}
+
+/* TF.js graphs spell PReLU out: relu(x) + c * (x - |x|) (slope 2c), or x + c * (x - |x|) (slope 1 + 2c).
+ * Rewritten into one PRelu node so that it can fuse into the convolution before it. */
+static int producer_live(surgery *s, int t, int op) {
+    int p = s->g->t[t].producer;
+    return p >= 0 && !s->dead[p] && s->g->n[p].op == op && s->readers[t] == 1 && s->g->n[p].n_out == 1 ? p : -1;
+}
+
+static int fold_prelu_patterns(surgery *s) {
+    fk__graph *g = s->g;
+    for (int i = 0; i < s->nlive; i++) {
+        int ai = s->order[i];
+        if (s->dead[ai] || g->n[ai].op != FK__OP_ADD || g->n[ai].n_in != 2) continue;
+        for (int side = 0; side < 2; side++) {
+            fk__node *an = &g->n[ai];
+            int pm = an->in[side], other = an->in[1 - side];
+            int mi = producer_live(s, pm, FK__OP_MUL);
+            if (mi < 0) continue;
+            int sub = -1, c = -1;
+            for (int k = 0; k < 2; k++) {
+                int t = g->n[mi].in[k];
+                if (g->t[t].kind == FK__T_CONST && g->t[t].dtype == FK__DT_F32) c = t;
+                else sub = t;
+            }
+            if (c < 0 || sub < 0) continue;
+            int si = producer_live(s, sub, FK__OP_SUB);
+            if (si < 0) continue;
+            int x = g->n[si].in[0], ab = g->n[si].in[1];
+            int bi = producer_live(s, ab, FK__OP_ABS);
+            if (bi < 0 || g->n[bi].in[0] != x || g->t[x].dtype != FK__DT_F32) continue;
+            int ri = -1, plus_one;
+            if (other == x) {
+                plus_one = 1;
+            } else {
+                ri = producer_live(s, other, FK__OP_RELU);
+                if (ri < 0 || g->n[ri].in[0] != x) continue;
+                plus_one = 0;
+            }
+            /* the result must have x's shape (c only scales) */
+            const fk__tensor *yt = &g->t[an->out[0]], *xt = &g->t[x];
+            if (yt->rank != xt->rank || memcmp(yt->dims, xt->dims, sizeof(int64_t) * (size_t)xt->rank)) continue;
+            int64_t n = fk__tensor_numel(&g->t[c]);
+            float *slope = fk__malloc((size_t)(n ? n : 1) * sizeof(float));
+            if (!slope) return oom(g);
+            for (int64_t k = 0; k < n; k++) slope[k] = (plus_one ? 1.0f : 0.0f) + 2.0f * ((const float *)g->t[c].data)[k];
+            int64_t dims[FK__MAX_RANK];
+            memcpy(dims, g->t[c].dims, sizeof dims);
+            int st = add_made_const(g, an->name, "/prelu_slope", g->t[c].rank, dims, slope);
+            if (st < 0) return st;
+            an = &g->n[ai];
+            an->op = FK__OP_PRELU;
+            an->in[0] = x;
+            an->in[1] = st;
+            s->dead[mi] = s->dead[si] = s->dead[bi] = 1;
+            if (ri >= 0) s->dead[ri] = 1;
+            int rc = count_readers(s);
+            if (rc) return rc;
+            break;
+        }
     }
     return FK_OK;
 }
@@ -313,28 +381,39 @@ static int fuse_activations(surgery *s) {
         int x = an->in[0], p = g->t[x].producer;
         if (p < 0 || s->dead[p] || s->readers[x] != 1 || g->n[p].n_out != 1) continue;
         fk__node *pn = &g->n[p];
-        if (pn->a.act != FK__ACT_NONE || g->t[x].dtype != FK__DT_F32) continue;
+        if (g->t[x].dtype != FK__DT_F32) continue;
         if (pn->op != FK__OP_CONV && pn->op != FK__OP_CONV_TRANSPOSE && pn->op != FK__OP_GEMM &&
             pn->op != FK__OP_MATMUL && pn->op != FK__OP_ADD && pn->op != FK__OP_BATCH_NORM)
             continue;
-        switch (op) {
-        case FK__OP_RELU: pn->a.act = FK__ACT_RELU; break;
-        case FK__OP_CLIP:
-            pn->a.act = FK__ACT_CLIP;
-            pn->a.act_a = an->a.clip_min;
-            pn->a.act_b = an->a.clip_max;
-            break;
-        case FK__OP_LEAKY_RELU:
-            pn->a.act = FK__ACT_LEAKY;
-            pn->a.act_a = an->a.alpha;
-            break;
-        case FK__OP_PRELU:
-            if (an->n_in < 2 || an->in[1] < 0 || !slope_per_channel(g, an->in[1], pn)) continue;
-            pn->a.act = FK__ACT_PRELU;
-            pn->a.act_slope = an->in[1];
-            break;
-        case FK__OP_SIGMOID: pn->a.act = FK__ACT_SIGMOID; break;
-        case FK__OP_TANH: pn->a.act = FK__ACT_TANH; break;
+        if (pn->a.act != FK__ACT_NONE) {
+            /* Relu, PRelu and LeakyRelu leave non-negative values alone: after a fused Relu, Sigmoid or
+             * Clip(>= 0) they are identities (TF.js models put PReLU after a conv that already has Relu) */
+            int nonneg = pn->a.act == FK__ACT_RELU || pn->a.act == FK__ACT_SIGMOID ||
+                         (pn->a.act == FK__ACT_CLIP && pn->a.act_a >= 0);
+            const fk__tensor *yt = &g->t[an->out[0]], *xt = &g->t[x];
+            if (!nonneg || (op != FK__OP_RELU && op != FK__OP_PRELU && op != FK__OP_LEAKY_RELU) ||
+                yt->rank != xt->rank || memcmp(yt->dims, xt->dims, sizeof(int64_t) * (size_t)xt->rank))
+                continue;
+        } else {
+            switch (op) {
+            case FK__OP_RELU: pn->a.act = FK__ACT_RELU; break;
+            case FK__OP_CLIP:
+                pn->a.act = FK__ACT_CLIP;
+                pn->a.act_a = an->a.clip_min;
+                pn->a.act_b = an->a.clip_max;
+                break;
+            case FK__OP_LEAKY_RELU:
+                pn->a.act = FK__ACT_LEAKY;
+                pn->a.act_a = an->a.alpha;
+                break;
+            case FK__OP_PRELU:
+                if (an->n_in < 2 || an->in[1] < 0 || !slope_per_channel(g, an->in[1], pn)) continue;
+                pn->a.act = FK__ACT_PRELU;
+                pn->a.act_slope = an->in[1];
+                break;
+            case FK__OP_SIGMOID: pn->a.act = FK__ACT_SIGMOID; break;
+            case FK__OP_TANH: pn->a.act = FK__ACT_TANH; break;
+            }
         }
         int y = an->out[0];
         pn->out[0] = y;
@@ -593,6 +672,7 @@ int fk__graph_prepare(fk__graph *g, const int64_t *const *input_dims) {
     rc = count_readers(&s);
     if (!rc) rc = fold_batch_norm(&s);
     if (!rc) rc = count_readers(&s);
+    if (!rc) rc = fold_prelu_patterns(&s);
     if (!rc) rc = fuse_activations(&s);
     if (!rc) rc = remove_identities(&s);
     if (!rc) rc = remove_dead(&s);
