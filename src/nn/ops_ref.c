@@ -394,24 +394,29 @@ static int unary(const fk__run_ctx *cx, const fk__node *n) {
     float *y = OUTP(0);
     int64_t cnt = fk__tensor_numel(OUT(0));
     const fk__attr *a = &n->a;
-    for (int64_t i = 0; i < cnt; i++) {
-        float v = x[i], r;
-        switch (n->op) {
-        case FK__OP_RELU: r = v > 0 ? v : 0; break;
-        case FK__OP_CLIP: r = v < a->clip_min ? a->clip_min : v > a->clip_max ? a->clip_max : v; break;
-        case FK__OP_LEAKY_RELU: r = v >= 0 ? v : v * a->alpha; break;
-        case FK__OP_SIGMOID: r = 1.0f / (1.0f + expf(-v)); break;
-        case FK__OP_TANH: r = tanhf(v); break;
-        case FK__OP_EXP: r = expf(v); break;
-        case FK__OP_ABS: r = fabsf(v); break;
-        case FK__OP_NEG: r = -v; break;
-        case FK__OP_SQRT: r = sqrtf(v); break;
-        case FK__OP_RSQRT: r = 1.0f / sqrtf(v); break;
-        case FK__OP_SQUARE: r = v * v; break;
-        default: return FK_EUNSUPPORTED;
-        }
-        y[i] = r;
+    float lo = a->clip_min, hi = a->clip_max, alpha = a->alpha;
+    /* one loop per op (the switch outside), so that each loop is simple enough to vectorise */
+#define UNARY_LOOP(EXPR)                         \
+    for (int64_t i = 0; i < cnt; i++) {          \
+        float v = x[i];                          \
+        y[i] = (EXPR);                           \
+    }                                            \
+    break
+    switch (n->op) {
+    case FK__OP_RELU: UNARY_LOOP(v > 0 ? v : 0);
+    case FK__OP_CLIP: UNARY_LOOP(v < lo ? lo : v > hi ? hi : v);
+    case FK__OP_LEAKY_RELU: UNARY_LOOP(v >= 0 ? v : v * alpha);
+    case FK__OP_SIGMOID: UNARY_LOOP(1.0f / (1.0f + expf(-v)));
+    case FK__OP_TANH: UNARY_LOOP(tanhf(v));
+    case FK__OP_EXP: UNARY_LOOP(expf(v));
+    case FK__OP_ABS: UNARY_LOOP(fabsf(v));
+    case FK__OP_NEG: UNARY_LOOP(-v);
+    case FK__OP_SQRT: UNARY_LOOP(sqrtf(v));
+    case FK__OP_RSQRT: UNARY_LOOP(1.0f / sqrtf(v));
+    case FK__OP_SQUARE: UNARY_LOOP(v * v);
+    default: return FK_EUNSUPPORTED;
     }
+#undef UNARY_LOOP
     return FK_OK;
 }
 
