@@ -780,6 +780,25 @@ FK_API int fk_store_group_id(fk_store_t *s, const char *name, int64_t *id);
 /* Counts of persons and faces. */
 FK_API int fk_store_count(fk_store_t *s, size_t *persons, size_t *faces);
 
+/* Gallery archive: every person with their faces (templates and source images), for backup and transfer.
+ * File format (integers little-endian):
+ *   0  "FKGALLRY"   8  u32 format version (1)   12  u32 flags (bit 0: encrypted)   16  u32 0 (reserved)
+ *   encrypted: 20  12-byte random nonce, then the body encrypted with AES-256-GCM under a key derived from
+ *              the data key (the 20 header bytes are associated data), then the 16-byte tag;
+ *   plain:     20  the body, then SHA-256 of header + body (integrity only: templates and images are in
+ *              the clear — export plain archives only to trusted media).
+ *   body: per person "P" u64 id, str name, str external_id, str group, str metadata, u64 created,
+ *         u64 updated, u32 faces, then per face "F" str model_id, u32 dim, f32 quality, u64 created,
+ *         dim f32 template, u32 image bytes + image; finally "E" u64 persons, u64 faces.
+ *         (str = u32 length + bytes.)
+ * Export writes PATH.tmp, fsyncs and renames. Import reads and verifies the whole archive first (FK_EAUTH:
+ * another data key or altered; FK_ECHECKSUM: a plain archive altered; FK_EFORMAT; FK_EMISMATCH: a newer
+ * format version, or a template whose model is not MODEL_ID when MODEL_ID is given — nothing is written),
+ * then adds each person (new ids) in its own transaction. */
+FK_API int fk_store_export(fk_store_t *s, const char *path, int encrypt, size_t *persons, size_t *faces);
+FK_API int fk_store_import(fk_store_t *s, const char *path, const char *model_id, size_t *persons,
+                           size_t *faces);
+
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Gallery (src/gallery): in-memory template index and open-set 1:N identification                   */

@@ -73,6 +73,21 @@ chmod 600 "$G/facekit.key"
 FK_DATA_KEY=$(printf '%064d' 7) "$B" gallery list --data "$G" >/dev/null 2>"$T/k2.err"; rc=$?; check '[ $rc = 1 ]'
 check 'grep -q "does not match" "$T/k2.err"'
 
+# export (encrypted by default, --plain on request) and import into a fresh data dir with the same key
+"$B" gallery export "$T/g.fkga" --data "$G" >"$T/x1"; rc=$?; check '[ $rc = 0 ]'
+check 'grep -q "\"persons\":3,\"faces\":4,\"encrypted\":true" "$T/x1"'
+check '[ "$(head -c 8 "$T/g.fkga")" = FKGALLRY ]'
+check '! grep -q "Alice" "$T/g.fkga"'
+"$B" gallery export "$T/plain.fkga" --plain --data "$G" >/dev/null 2>"$T/x2.err"; rc=$?; check '[ $rc = 0 ]'
+check 'grep -q "NOT encrypted" "$T/x2.err" && grep -q "Alice" "$T/plain.fkga"'
+mkdir -m 700 "$T/g2" && cp "$G/facekit.key" "$T/g2/"
+"$B" gallery import "$T/g.fkga" --data "$T/g2" >"$T/x3"; rc=$?; check '[ $rc = 0 ]'
+check 'grep -q "\"persons\":3,\"faces\":4" "$T/x3"'
+"$B" identify --data "$T/g2" "$D/img2.jpg" >"$T/x4"; check 'grep -q "\"name\":\"Alice\"" "$T/x4" && grep -q "\"unknown\":false" "$T/x4"'
+# an archive made under another data key cannot be read (another model: tests/test_store.c)
+"$B" gallery import "$T/g.fkga" --data "$T/g3" >/dev/null 2>"$T/x5.err"; rc=$?; check '[ $rc = 1 ]'
+check 'grep -q "cannot be decrypted" "$T/x5.err"'
+
 # removal: gone from the store and from search
 "$B" gallery remove 1 --data "$G" >"$T/r1"; rc=$?; check '[ $rc = 0 ] && grep -q "\"removed\":1" "$T/r1"'
 "$B" gallery remove 1 --data "$G" >/dev/null 2>&1; rc=$?; check '[ $rc = 1 ]'

@@ -62,6 +62,88 @@ static int row_grab(void *ctx, const fk__val_t *c, int n) {
     return 0;
 }
 
+static void flip_byte(const char *path, long off) {
+    FILE *f = fopen(path, "r+b");
+    if (!f) return;
+    fseek(f, off, off < 0 ? SEEK_END : SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, -1, SEEK_CUR);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+}
+
+static void archive_tests(fk_store_t *s, const char *loc) {
+    char dir[] = "/tmp/fk_archive_test.XXXXXX", enc[256], plain[256], db2[256], cmd[512];
+    if (!mkdtemp(dir)) return;
+    snprintf(enc, sizeof enc, "%s/g.fkga", dir);
+    snprintf(plain, sizeof plain, "%s/g-plain.fkga", dir);
+    snprintf(db2, sizeof db2, "%s/restore.db", dir);
+    size_t np = 0, nf = 0, np0 = 0, nf0 = 0;
+    fk_store_count(s, &np0, &nf0);
+    FK_CHECK_INT(fk_store_export(s, enc, 1, &np, &nf), FK_OK);
+    FK_CHECK_INT(np, np0);
+    FK_CHECK_INT(nf, nf0);
+    FK_CHECK_INT(fk_store_export(s, plain, 0, NULL, NULL), FK_OK);
+    fk_store_options_t o = {db2, KEY, 0};
+    fk_store_t *r = NULL;
+    FK_CHECK_INT(fk_store_open(&o, &r), FK_OK);
+    /* another model: refused before anything is written */
+    FK_CHECK_INT(fk_store_import(r, enc, "other-model", &np, &nf), FK_EMISMATCH);
+    size_t a = 9, b = 9;
+    fk_store_count(r, &a, &b);
+    FK_CHECK_INT(a, 0);
+    FK_CHECK_INT(fk_store_import(r, enc, "m1", &np, &nf), FK_OK);
+    FK_CHECK_INT(np, np0);
+    FK_CHECK_INT(nf, nf0);
+    FK_CHECK_INT(fk_store_import(r, plain, NULL, NULL, NULL), FK_EMISMATCH); /* same external ids again */
+    fk_store_count(r, &a, &b);
+    FK_CHECK_INT(a, np0); /* the conflicting person came first: nothing more was added */
+    /* the restored faces equal the originals */
+    fk_person_t *l1 = NULL, *l2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    fk_store_person_list(s, NULL, &l1, &n1);
+    fk_store_person_list(r, NULL, &l2, &n2);
+    FK_CHECK_INT(n1, n2);
+    int same = 0;
+    for (size_t i = 0; i < n1 && i < n2; i++) {
+        fk_face_record_t *f1 = NULL, *f2 = NULL;
+        size_t k1 = 0, k2 = 0;
+        fk_store_face_list(s, l1[i].id, 1, &f1, &k1);
+        fk_store_face_list(r, l2[i].id, 1, &f2, &k2);
+        int ok = k1 == k2 && !strcmp(l1[i].name, l2[i].name) && !strcmp(l1[i].group, l2[i].group) &&
+                 !strcmp(l1[i].external_id, l2[i].external_id);
+        for (size_t j = 0; ok && j < k1; j++)
+            ok = f1[j].dim == f2[j].dim && !memcmp(f1[j].tmpl, f2[j].tmpl, (size_t)f1[j].dim * 4) &&
+                 f1[j].image_size == f2[j].image_size &&
+                 (!f1[j].image_size || !memcmp(f1[j].image, f2[j].image, f1[j].image_size));
+        same += ok;
+        fk_free(f1);
+        fk_free(f2);
+    }
+    FK_CHECK_INT(same, (int)n1);
+    fk_free(l1);
+    fk_free(l2);
+    fk_store_close(r);
+    /* wrong key, altered and truncated archives */
+    snprintf(db2, sizeof db2, "%s/other.db", dir);
+    fk_store_options_t o2 = {db2, KEY2, 0};
+    FK_CHECK_INT(fk_store_open(&o2, &r), FK_OK);
+    FK_CHECK_INT(fk_store_import(r, enc, NULL, NULL, NULL), FK_EAUTH);
+    flip_byte(enc, 100);
+    FK_CHECK_INT(fk_store_import(r, enc, NULL, NULL, NULL), FK_EAUTH);
+    flip_byte(plain, 100);
+    FK_CHECK_INT(fk_store_import(r, plain, NULL, NULL, NULL), FK_ECHECKSUM);
+    flip_byte(plain, 0);
+    FK_CHECK_INT(fk_store_import(r, plain, NULL, NULL, NULL), FK_EFORMAT);
+    FK_CHECK_INT(fk_store_import(r, "/nonexistent/x", NULL, NULL, NULL), FK_EIO);
+    fk_store_count(r, &a, &b);
+    FK_CHECK_INT(a, 0);
+    fk_store_close(r);
+    (void)loc;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+}
+
 static void suite(const char *loc, const char *name) {
     fprintf(stderr, "-- store suite on %s\n", name);
     fk_store_options_t o = {loc, KEY, 0};
@@ -248,6 +330,9 @@ static void suite(const char *loc, const char *name) {
         FK_CHECK_INT(cnt, 0);
         db->ops->close(db);
     }
+
+    /* export / import: encrypted and plain archives into a fresh SQLite store */
+    archive_tests(s, loc);
 
     /* allocation failures: every failure point returns an error, never crashes or leaks */
     size_t before = fk_mem_in_use();

@@ -2,7 +2,7 @@
  * cmd_gallery.c — the gallery commands, a thin front-end over the Store and Gallery sections of facekit.h:
  *   enroll --data DIR --name NAME [--group G] [--external-id ID] [--metadata JSON] IMG...
  *   identify --data DIR IMG [--group G] [--top K]
- *   gallery list|show|remove --data DIR ...
+ *   gallery list|show|remove|export|import --data DIR ...   (export FILE [--plain]; import FILE)
  *   bench search --n N --dim 512 [--threads T] [--queries Q]      (dispatched from main.c)
  * Data: --data DIR holds facekit.db (SQLite) and facekit.key (created 0600 on first use; FK_DATA_KEY
  * overrides); --db URL or FK_DB selects PostgreSQL instead of DIR/facekit.db. --cipher sm4 writes new
@@ -23,7 +23,7 @@
 
 typedef struct {
     const char *data, *db, *name, *group, *external_id, *metadata, *cipher;
-    int top;
+    int top, plain;
     const char *pos[256];
     int npos;
 } args_t;
@@ -43,6 +43,10 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a) {
         else if (!strcmp(s, "--external-id")) dst = &a->external_id;
         else if (!strcmp(s, "--metadata")) dst = &a->metadata;
         else if (!strcmp(s, "--cipher")) dst = &a->cipher;
+        else if (!strcmp(s, "--plain")) {
+            a->plain = 1;
+            continue;
+        }
         else if (!strcmp(s, "--top")) {
             if (i + 1 >= argc || (a->top = atoi(argv[++i])) < 1 || a->top > FK_IDENTIFY_MAX_K) {
                 fprintf(stderr, "facekit %s: --top takes 1..%d\n", cmd, FK_IDENTIFY_MAX_K);
@@ -341,9 +345,53 @@ static void print_person(const fk_person_t *p) {
            p->n_faces, (long long)p->created_at, (long long)p->updated_at);
 }
 
+/* import needs the engine's model id: templates of another model are refused */
+static int gallery_import(const args_t *a) {
+    fk_engine_options_t eo;
+    memset(&eo, 0, sizeof eo);
+    eo.models_dir = fk_cli_models_dir();
+    eo.models = FK_ENGINE_FEATURE;
+    const char *mf = getenv("FK_MANIFEST");
+    if (mf && *mf) eo.manifest = mf;
+    fk_engine_t *e = NULL;
+    fk_engine_info_t info;
+    int rc = fk_engine_open(&eo, &e);
+    if (!rc) rc = fk_engine_info(e, &info);
+    if (rc) {
+        fprintf(stderr, "facekit gallery import: cannot open the face engine: %s\n", fk_engine_errmsg(e));
+        fk_engine_close(e);
+        return 1;
+    }
+    fk_gallery_t *g = NULL;
+    int ret = 1;
+    if (open_gallery("gallery", a, NULL, &g) == 0) {
+        size_t np = 0, nf = 0;
+        rc = fk_store_import(fk_gallery_store(g), a->pos[0], info.model_id, &np, &nf);
+        if (rc == FK_EMISMATCH)
+            fprintf(stderr, "facekit gallery import: %s: holds templates of another model (this engine: %s) or a "
+                            "newer format; nothing imported\n", a->pos[0], info.model_id);
+        else if (rc == FK_EAUTH)
+            fprintf(stderr, "facekit gallery import: %s: cannot be decrypted with this data key (or altered); nothing "
+                            "imported\n", a->pos[0]);
+        else if (rc)
+            fprintf(stderr, "facekit gallery import: %s: %s %s\n", a->pos[0], fk_status_str(rc),
+                    fk_store_errmsg(fk_gallery_store(g)));
+        else {
+            printf("{\"imported\":");
+            json_str(stdout, a->pos[0]);
+            printf(",\"persons\":%zu,\"faces\":%zu}\n", np, nf);
+            ret = 0;
+        }
+    }
+    fk_gallery_close(g);
+    fk_engine_close(e);
+    return ret;
+}
+
 int fk_cli_gallery(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: facekit gallery list [--group G] | show ID | remove ID   --data DIR\n");
+        fprintf(stderr, "usage: facekit gallery list [--group G] | show ID | remove ID | export FILE [--plain] | "
+                        "import FILE   --data DIR\n");
         return 2;
     }
     const char *sub = argv[1];
@@ -351,10 +399,13 @@ int fk_cli_gallery(int argc, char **argv) {
     int rc = parse("gallery", argc - 1, argv + 1, &a);
     if (rc) return rc;
     int needs_id = !strcmp(sub, "show") || !strcmp(sub, "remove");
-    if ((strcmp(sub, "list") && !needs_id) || (needs_id && a.npos != 1)) {
-        fprintf(stderr, "usage: facekit gallery list [--group G] | show ID | remove ID   --data DIR\n");
+    int needs_file = !strcmp(sub, "export") || !strcmp(sub, "import");
+    if ((strcmp(sub, "list") && !needs_id && !needs_file) || ((needs_id || needs_file) && a.npos != 1)) {
+        fprintf(stderr, "usage: facekit gallery list [--group G] | show ID | remove ID | export FILE [--plain] | "
+                        "import FILE   --data DIR\n");
         return 2;
     }
+    if (!strcmp(sub, "import")) return gallery_import(&a);
     long long id = needs_id ? strtoll(a.pos[0], NULL, 10) : 0;
     fk_gallery_t *g = NULL;
     if (open_gallery("gallery", &a, NULL, &g)) return 1;
@@ -399,6 +450,20 @@ int fk_cli_gallery(int argc, char **argv) {
         }
         fk_free(p);
         fk_free(f);
+    } else if (!strcmp(sub, "export")) {
+        size_t np = 0, nf = 0;
+        rc = fk_store_export(s, a.pos[0], !a.plain, &np, &nf);
+        if (rc) {
+            fprintf(stderr, "facekit gallery export: %s: %s %s\n", a.pos[0], fk_status_str(rc), fk_store_errmsg(s));
+            ret = 1;
+        } else {
+            if (a.plain)
+                fprintf(stderr, "facekit gallery export: %s is NOT encrypted: it holds templates and face images in "
+                                "the clear\n", a.pos[0]);
+            printf("{\"exported\":");
+            json_str(stdout, a.pos[0]);
+            printf(",\"persons\":%zu,\"faces\":%zu,\"encrypted\":%s}\n", np, nf, a.plain ? "false" : "true");
+        }
     } else {
         rc = fk_gallery_remove_person(g, id);
         if (rc) {

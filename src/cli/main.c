@@ -31,7 +31,7 @@ static const struct {
     {"eval", fk_cli_eval, "accuracy: eval lfw (verification), eval detect (recall, false positives)"},
     {"enroll", fk_cli_enroll, "enrol a person: enroll --data DIR --name NAME [--group G] [--external-id ID] IMG..."},
     {"identify", fk_cli_identify, "1:N search: identify --data DIR IMG [--group G] [--top K]"},
-    {"gallery", fk_cli_gallery, "gallery list|show|remove --data DIR ..."},
+    {"gallery", fk_cli_gallery, "gallery list|show|remove|export|import --data DIR ..."},
 };
 
 const char *fk_cli_models_dir(void) {

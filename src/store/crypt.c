@@ -148,6 +148,7 @@ int fk__keys_derive(const uint8_t data_key[FK_DATA_KEY_BYTES], fk__keys_t *k) {
     if (!rc) rc = derive("SM3", data_key, "facekit/v1/sm4-ctr", sm4);
     if (!rc) rc = derive("SM3", data_key, "facekit/v1/hmac-sm3", k->mac);
     if (!rc) rc = derive("SHA256", data_key, "facekit/v1/key-check", k->check);
+    if (!rc) rc = derive("SHA256", data_key, "facekit/v1/archive", k->archive);
     memcpy(k->sm4, sm4, sizeof k->sm4);
     OPENSSL_cleanse(sm4, sizeof sm4);
     return rc;

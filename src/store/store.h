@@ -24,6 +24,7 @@ typedef struct fk__keys {
     uint8_t sm4[16];  /* SM4-CTR key */
     uint8_t mac[32];  /* HMAC-SM3 key */
     uint8_t check[32]; /* key check value stored in the database: detects a wrong key at open */
+    uint8_t archive[32]; /* AES-256-GCM key of exported archives (archive.c) */
 } fk__keys_t;
 
 int fk__keys_derive(const uint8_t data_key[FK_DATA_KEY_BYTES], fk__keys_t *k);
