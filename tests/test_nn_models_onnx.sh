@@ -2,8 +2,9 @@
 # test_nn_models_onnx.sh — every faceplugin ONNX model run by `facekit nn run` (fast kernels, and the plain
 # C reference kernels with --reference) against ONNX Runtime (tests/ref/ort_ref.js, 1 thread) on a seeded
 # random input and on a real face (an LFW photo, cropped and resized in JS): per output,
-# max |ours - ref| / max(1, |ref|) <= 1e-4. Also fr_detect at 480x640: ORT runs it only for `scores` (the
-# boxes branch adds priors exported for 240x320), so ours must give the same scores, or fail cleanly.
+# max |ours - ref| / max(1, |ref|) <= 1e-4. Also fr_detect at 480x640: the boxes branch adds priors exported
+# for 240x320, so the whole model must be refused cleanly, and outputs scores,462 must match ORT.
+# Then small synthetic models (tests/ref/onnx_synth.js) for the ops and opsets the faceplugin models lack.
 # Env: FK_BIN, FK_MODELS_DIR, FK_DATA, FK_SOURCE_DIR. Needs tests/ref/node_modules (npm ci --ignore-scripts).
 set -u
 FK_SOURCE_DIR=${FK_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -65,6 +66,34 @@ for m in fr_detect fr_landmark fr_feature fr_liveness fr_pose fr_age fr_gender f
     # shellcheck disable=SC2046
     run_case "$m" face --face "$FACE" $(face_crop "$m")
 done
+
+# Synthetic models (tests/ref/onnx_synth.js) for ops, attribute forms and opsets the faceplugin models do
+# not use: each on a seeded random input, fast and reference kernels against ORT.
+mkdir -p "$T/synth"
+if node "$REF/onnx_synth.js" "$T/synth" >"$T/synth.list" 2>"$T/synth.err"; then
+    while read -r c; do
+        model=$T/synth/$c.onnx
+        d=$T/synth/$c
+        mkdir -p "$d"
+        if ! node "$REF/ort_ref.js" "$model" "$d/ort" --random 3 2>"$d.err"; then
+            bad "synth $c: ORT failed: $(cat "$d.err")"
+            continue
+        fi
+        ins=()
+        for f in "$d"/ort/in_*.npy; do n=${f##*/in_}; ins+=(--input "${n%.npy}=$f"); done
+        for kind in fast reference; do
+            flag=() ; [ $kind = reference ] && flag=(--reference)
+            mkdir -p "$d/$kind"
+            if ! "$FK_BIN" nn run "$model" "${ins[@]}" --output-dir "$d/$kind" "${flag[@]}" >"$d.$kind.log" 2>&1; then
+                bad "synth $c $kind: facekit nn run failed: $(cat "$d.$kind.log")"
+                continue
+            fi
+            if node "$REF/ort_compare.js" "$d/ort" "$d/$kind" --tol "$TOL" --label "synth $c $kind"; then ok; else bad "synth $c $kind: outputs differ from ONNX Runtime"; fi
+        done
+    done <"$T/synth.list"
+else
+    bad "onnx_synth.js failed: $(cat "$T/synth.err")"
+fi
 
 # fr_detect at 480x640 (the size a camera gives). The boxes branch adds priors exported for 240x320, so the
 # model as a whole cannot run at this size: ours must refuse cleanly, and with --outputs scores,462 (462 =
