@@ -38,7 +38,7 @@ bench: build bench-nn
 # Our executor against ONNX Runtime 1.30, model by model, 1 thread (bench/bench_nn.js; docs/performance.md).
 bench-nn: build
 	@test -d tests/ref/node_modules/onnxruntime-node || (cd tests/ref && npm ci --ignore-scripts)
-	node bench/bench_nn.js --facekit $(BUILD)/facekit --flush $(BUILD)/bench/fk_flush_model $(BENCH_NN_FLAGS)
+	node bench/bench_nn.js --timer $(BUILD)/bench/nn_time --flush $(BUILD)/bench/fk_flush_model $(BENCH_NN_FLAGS)
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -7,7 +7,8 @@
  * repeated loops, fewer threads than the pool has), FTZ/DAZ in the caller and in workers, and that results
  * do not depend on the thread count. Also every other fast kernel (fast_elt.c: unary activations, batch norm,
  * broadcast binaries with fused activations, constant Pad, NCHW Max/AveragePool, Transpose) against its
- * reference kernel on random shapes. Graph, nodes and run contexts are built by hand.
+ * reference kernel on random shapes, and Gemm/MatMul with constant weights. Graph, nodes and run contexts are
+ * built by hand.
  */
 #include "fk_test.h"
 #include "nn/fast.h"
@@ -281,9 +282,9 @@ static void op_init(op_case *c, int op, int nin) {
 
 static void test_other_ops(fk__pool *pool2) {
     int fast_seen[FK__OP_COUNT] = {0};
-    for (int it = 0; it < 600; it++) {
+    for (int it = 0; it < 800; it++) {
         op_case c;
-        int kind = it % 6;
+        int kind = it % 8;
         if (kind == 0) { /* unary */
             int ops[] = {FK__OP_RELU, FK__OP_CLIP, FK__OP_LEAKY_RELU, FK__OP_SIGMOID, FK__OP_TANH};
             op_init(&c, ops[rnd_in(0, 4)], 1);
@@ -361,6 +362,31 @@ static void test_other_ops(fk__pool *pool2) {
             }
             set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(dims_numel(4, d), 3.0f));
             set_tensor(&c.t[1], "y", FK__T_ACT, 4, o, NULL);
+        } else if (kind == 6) { /* Gemm with constant B (and C) */
+            int hasc = rnd_in(0, 2) != 0;
+            op_init(&c, FK__OP_GEMM, hasc ? 3 : 2);
+            int64_t M = rnd_in(1, 20), K = rnd_in(1, 300), N = rnd_in(1, 100);
+            c.n.a.trans_b = rnd_in(0, 1);
+            c.n.a.alpha = rnd_in(0, 1) ? 1.0f : 0.5f, c.n.a.beta = rnd_in(0, 1) ? 1.0f : 2.0f;
+            int64_t ad[2] = {M, K}, bd[2] = {c.n.a.trans_b ? N : K, c.n.a.trans_b ? K : N}, od[2] = {M, N};
+            int64_t cd[2] = {1, rnd_in(0, 3) ? N : 1};
+            set_tensor(&c.t[0], "a", FK__T_INPUT, 2, ad, rand_data(M * K, 1.0f));
+            set_tensor(&c.t[1], "b", FK__T_CONST, 2, bd, rand_data(K * N, 1.0f));
+            if (hasc) {
+                int rc = rnd_in(1, 2);
+                set_tensor(&c.t[2], "c", FK__T_CONST, rc, rc == 1 ? cd + 1 : cd, rand_data(cd[1], 1.0f));
+            }
+            set_tensor(&c.t[hasc ? 3 : 2], "y", FK__T_ACT, 2, od, NULL);
+            c.n.a.act = rnd_in(0, 2) ? FK__ACT_NONE : rnd_in(1, 6);
+            if (c.n.a.act == FK__ACT_PRELU) c.n.a.act = FK__ACT_RELU;
+            c.n.a.act_a = 0.1f, c.n.a.act_b = 6.0f;
+        } else if (kind == 7) { /* MatMul with constant B */
+            op_init(&c, FK__OP_MATMUL, 2);
+            int64_t bt = rnd_in(1, 3), M = rnd_in(1, 16), K = rnd_in(1, 200), N = rnd_in(1, 80);
+            int64_t ad[3] = {bt, M, K}, bd[2] = {K, N}, od[3] = {bt, M, N};
+            set_tensor(&c.t[0], "a", FK__T_INPUT, 3, ad, rand_data(bt * M * K, 1.0f));
+            set_tensor(&c.t[1], "b", FK__T_CONST, 2, bd, rand_data(K * N, 1.0f));
+            set_tensor(&c.t[2], "y", FK__T_ACT, 3, od, NULL);
         } else { /* transpose with trailing axes kept */
             op_init(&c, FK__OP_TRANSPOSE, 1);
             int r = rnd_in(2, 5), keep = rnd_in(1, r - 1);
@@ -383,8 +409,8 @@ static void test_other_ops(fk__pool *pool2) {
         if (e > 1e-4) fprintf(stderr, "op %s case %d: error %g\n", fk__op_name(op), it, e);
         FK_CHECK(e <= 1e-4);
     }
-    int ops[] = {FK__OP_RELU, FK__OP_TANH, FK__OP_SIGMOID, FK__OP_BATCH_NORM, FK__OP_ADD, FK__OP_MUL, FK__OP_PAD,
-                 FK__OP_MAX_POOL, FK__OP_AVG_POOL, FK__OP_TRANSPOSE};
+    int ops[] = {FK__OP_RELU,     FK__OP_TANH,     FK__OP_SIGMOID,   FK__OP_BATCH_NORM, FK__OP_ADD, FK__OP_MUL,
+                 FK__OP_PAD,      FK__OP_MAX_POOL, FK__OP_AVG_POOL, FK__OP_TRANSPOSE,  FK__OP_GEMM, FK__OP_MATMUL};
     for (size_t i = 0; i < FK__ARRAY_LEN(ops); i++) {
         if (!fast_seen[ops[i]]) fprintf(stderr, "no fast kernel exercised for %s\n", fk__op_name(ops[i]));
         FK_CHECK(fast_seen[ops[i]] > 0);

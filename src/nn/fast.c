@@ -10,6 +10,8 @@ int fk__fast_prepare(fk__graph *g, fk__node *n) {
     if (!fk__cpu_avx512() || n->prep) return FK_OK;
     switch (n->op) {
     case FK__OP_CONV: return fk__fast_conv_prepare(g, n);
+    case FK__OP_GEMM:
+    case FK__OP_MATMUL: return fk__fast_fc_prepare(g, n);
     default: return fk__fast_elt_prepare(g, n);
     }
 }
@@ -18,6 +20,8 @@ fk__kernel_fn fk__fast_kernel(const fk__node *n) {
     if (!n->prep) return NULL;
     switch (n->op) {
     case FK__OP_CONV: return fk__fast_conv_kernel(n);
+    case FK__OP_GEMM:
+    case FK__OP_MATMUL: return fk__fast_fc_kernel(n);
     default: return fk__fast_elt_kernel(n);
     }
 }

@@ -124,6 +124,10 @@ static inline __attribute__((always_inline)) FK_AVX512 __m512 fk__act_vec(const 
 }
 #endif
 
+/* Gemm / MatMul with constant B (fast_gemm.c). */
+int fk__fast_fc_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__fast_fc_kernel(const fk__node *n);
+
 /* Elementwise, batch norm, pad, pools, transpose (fast_elt.c). */
 int fk__fast_elt_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_elt_kernel(const fk__node *n);

@@ -30,6 +30,7 @@ typedef struct conv_prep {
     fk__epilogue epi;
     int dw_hp, dw_wp; /* NCHW depthwise and shifted GEMM: padded plane size in scratch */
     int *toff;        /* shifted GEMM: offset of each tap in a padded plane */
+    int dw_global;    /* depthwise whose kernel is the whole unpadded input (1x1 output) */
 } conv_prep;
 
 static void conv_prep_free(void *pv) {
@@ -335,10 +336,30 @@ static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *x
     }
 }
 
+/* Global depthwise (the kernel covers the whole unpadded input, one output per channel: MobileFaceNet's GDC):
+ * a dot product per channel, no padded plane. */
+static FK_AVX512 void dw_global(const conv_prep *p, const float *x, float *y, int c0, int c1) {
+    const fk__epilogue *e = &p->epi;
+    int n = p->H * p->W;
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * n, *wc = p->w + (size_t)c * n;
+        __m512 acc = _mm512_setzero_ps();
+        for (int i = 0; i < n; i += 16) {
+            __mmask16 m = mask_n(n - i);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xc + i), _mm512_maskz_loadu_ps(m, wc + i), acc);
+        }
+        y[c] = fk__epi_apply(e, c, _mm512_reduce_add_ps(acc));
+    }
+}
+
 static void dw_nchw_task(void *arg, int i) {
     const conv_run *r = arg;
     const conv_prep *p = r->p;
     int c0 = (int)((long)p->C * i / r->chunks), c1 = (int)((long)p->C * (i + 1) / r->chunks);
+    if (p->dw_global) {
+        dw_global(p, r->x, r->y, c0, c1);
+        return;
+    }
     int nblk = (p->Wo + 15) / 16;
     dw_plane_fn plane =
         dw_planes[p->kh == 3 && p->kw == 3][p->sw == 1 ? 0 : p->sw == 2 ? 1 : 2][nblk <= 1 ? 0 : nblk <= 2 ? 1 : 2];
@@ -420,12 +441,13 @@ static void dw_plane_size(conv_prep *p) {
     int nblk = (p->Wo + 15) / 16;
     int U = nblk <= 1 ? 1 : nblk <= 2 ? 2 : 4, R = 4 / U;
     int nblk_u = (nblk + U - 1) / U * U, ho_r = (p->Ho + R - 1) / R * R;
-    int need_w = (nblk_u - 1) * 16 * p->sw + (p->kw - 1) * p->dw + 16 * (p->sw > 1 ? p->sw : 1) + 1;
+    /* the last block group reads 16 lanes (stride 2: 32 values; larger strides: 16 strided) from each tap */
+    int need_w = nblk_u * 16 * p->sw + (p->kw - 1) * p->dw;
     int need_h = (ho_r - 1) * p->sh + (p->kh - 1) * p->dh + 1;
     int wp = p->W + p->pl, hp = p->H + p->pt;
     if (wp < need_w) wp = need_w;
     if (hp < need_h) hp = need_h;
-    p->dw_wp = (wp + 15) / 16 * 16;
+    p->dw_wp = wp;
     p->dw_hp = hp;
 }
 
@@ -533,6 +555,8 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
         n->scratch_bytes = sizeof(float) * fk__gemm_packed_a_size(q.Ho * q.Wo, q.K);
     } else if (q.kind == CONV_NCHW_DW) {
         memcpy(p->w, w, sizeof(float) * wn);
+        p->dw_global = q.Ho == 1 && q.Wo == 1 && q.kh == q.H && q.kw == q.W && q.pt == 0 && q.pl == 0 && q.dh == 1 &&
+                       q.dw == 1;
         dw_plane_size(p);
         n->scratch_bytes = sizeof(float) * (size_t)DW_MAX_CHUNKS * p->dw_hp * p->dw_wp;
     } else {

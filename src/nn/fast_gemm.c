@@ -231,3 +231,124 @@ void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads) {
 }
 
 #endif
+
+/* ---- Gemm / MatMul with constant weights (fully connected layers) ---------------------------------------
+ * B is packed once at load into NR-wide panels with alpha folded in, beta * C becomes the column bias; a run
+ * packs A (the activations, M rows of K) into the session scratch and runs the same micro-kernel. */
+
+typedef struct fc_prep {
+    float *bp;    /* packed B panels */
+    float *bias;  /* N values */
+    float *slope; /* N PReLU slopes or NULL */
+    fk__epilogue epi;
+    int M, N, K;
+} fc_prep;
+
+static void fc_prep_free(void *pv) {
+    fc_prep *p = pv;
+    if (!p) return;
+    fk__free(p->bp);
+    fk__free(p->bias);
+    fk__free(p->slope);
+    fk__free(p);
+}
+
+#ifdef FK_HAVE_X86
+static int fc_fast(const fk__run_ctx *cx, const fk__node *n) {
+    const fc_prep *p = n->prep;
+    float *ap = (float *)cx->scratch;
+    fk__gemm_pack_a(ap, cx->data[n->in[0]], p->K, p->M, p->K);
+    fk__gemm_args ga = {p->M, p->N, p->K, ap, p->bp, NR, (ptrdiff_t)p->K * NR, cx->data[n->out[0]], p->N, &p->epi,
+                        NULL, NULL, NULL, NULL, 0};
+    fk__gemm_avx512(&ga, cx->pool, cx->threads);
+    return FK_OK;
+}
+#endif
+
+static const float *fc_const(const fk__graph *g, int id) {
+    if (id < 0 || id >= g->nt) return NULL;
+    const fk__tensor *t = &g->t[id];
+    return t->kind == FK__T_CONST && t->dtype == FK__DT_F32 ? t->data : NULL;
+}
+
+static int64_t fc_numel(const fk__tensor *t) {
+    int64_t k = 1;
+    for (int i = 0; i < t->rank; i++) k *= t->dims[i];
+    return k;
+}
+
+int fk__fast_fc_prepare(fk__graph *g, fk__node *n) {
+#ifdef FK_HAVE_X86
+    const fk__attr *a = &n->a;
+    if (n->n_in < 2 || n->n_out != 1 || n->in[0] < 0) return FK_OK;
+    const fk__tensor *A = &g->t[n->in[0]], *B = &g->t[n->in[1]], *O = &g->t[n->out[0]];
+    const float *b = fc_const(g, n->in[1]), *cv = NULL;
+    if (!b || B->rank != 2 || A->dtype != FK__DT_F32 || O->dtype != FK__DT_F32 || A->rank < 2) return FK_OK;
+    int trans_b = 0;
+    float alpha = 1.0f, beta = 1.0f;
+    int64_t M, N, K, cn = 0;
+    if (n->op == FK__OP_GEMM) {
+        if (a->trans_a || A->rank != 2 || O->rank != 2) return FK_OK;
+        trans_b = a->trans_b, alpha = a->alpha, beta = a->beta;
+        M = A->dims[0], K = A->dims[1], N = O->dims[1];
+        if (n->n_in > 2 && n->in[2] >= 0) {
+            const fk__tensor *C = &g->t[n->in[2]];
+            cv = fc_const(g, n->in[2]);
+            cn = fc_numel(C);
+            if (!cv || (cn != N && cn != 1) || (C->rank == 2 && C->dims[0] != 1)) return FK_OK;
+        }
+    } else {
+        K = A->dims[A->rank - 1], N = B->dims[1], M = fc_numel(A) / (K ? K : 1);
+        if (n->n_in > 2) return FK_OK;
+    }
+    if ((trans_b ? B->dims[1] : B->dims[0]) != K || (trans_b ? B->dims[0] : B->dims[1]) != N || M < 1 || N < 1 ||
+        K < 1 || fc_numel(O) != M * N)
+        return FK_OK;
+    if (a->act == FK__ACT_PRELU) {
+        const float *s = fc_const(g, a->act_slope);
+        if (!s || (fc_numel(&g->t[a->act_slope]) != N && fc_numel(&g->t[a->act_slope]) != 1)) return FK_OK;
+    }
+    fc_prep *p = fk__calloc(1, sizeof *p);
+    if (!p) return FK_ENOMEM;
+    int64_t nnb = (N + NR - 1) / NR;
+    p->bp = fk__calloc((size_t)(nnb * NR * K), sizeof(float));
+    p->bias = fk__calloc((size_t)N, sizeof(float));
+    if (a->act == FK__ACT_PRELU) p->slope = fk__calloc((size_t)N, sizeof(float));
+    if (!p->bp || !p->bias || (a->act == FK__ACT_PRELU && !p->slope)) {
+        fc_prep_free(p);
+        return FK_ENOMEM;
+    }
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t k = 0; k < K; k++)
+            p->bp[(j / NR) * K * NR + k * NR + j % NR] = alpha * (trans_b ? b[j * K + k] : b[k * N + j]);
+    for (int64_t j = 0; j < N; j++) p->bias[j] = cv ? beta * cv[cn == 1 ? 0 : j] : 0.0f;
+    if (p->slope) {
+        const float *s = g->t[a->act_slope].data;
+        int64_t ns = fc_numel(&g->t[a->act_slope]);
+        for (int64_t j = 0; j < N; j++) p->slope[j] = s[ns == 1 ? 0 : j];
+    }
+    p->M = (int)M, p->N = (int)N, p->K = (int)K;
+    p->epi.bias = p->bias;
+    p->epi.slope = p->slope;
+    p->epi.act = a->act;
+    p->epi.act_a = a->act_a;
+    p->epi.act_b = a->act_b;
+    p->epi.per_row = 0;
+    n->scratch_bytes = sizeof(float) * fk__gemm_packed_a_size((int)M, (int)K);
+    n->prep = p;
+    n->prep_free = fc_prep_free;
+#else
+    (void)g;
+    (void)n;
+#endif
+    return FK_OK;
+}
+
+fk__kernel_fn fk__fast_fc_kernel(const fk__node *n) {
+#ifdef FK_HAVE_X86
+    if (n->prep && n->prep_free == fc_prep_free) return fc_fast;
+#else
+    (void)n;
+#endif
+    return NULL;
+}
