@@ -824,6 +824,40 @@ static int convert_node(loader *L, const char *name, conv_ctx *c) {
         if ((rc = only_first_output(L, c))) return rc;
         c->n_in = 1; /* ratio and training_mode only matter when training */
         op = FK__OP_IDENTITY;
+    } else if (is_op(t, "Resize") || is_op(t, "Upsample")) {
+        /* ops.c reads the output size from constant inputs (roi, scales, sizes); Upsample and opset-10
+         * Resize have (x, scales), so an absent roi is slotted in to give every form one layout. */
+        int old_form = is_op(t, "Upsample") || L->opset < 11;
+        if (is_op(t, "Upsample") && L->opset >= 10)
+            return fail_node(L, FK_EUNSUPPORTED, "Upsample is deprecated since opset 10, use Resize");
+        if ((rc = need_inputs(L, 2, old_form ? 2 : 4))) return rc;
+        a.layout = FK__NCHW;
+        static const char *const rmodes[3] = {"nearest", "linear", "bilinear"};
+        int m;
+        if ((rc = attr_choice(L, "mode", rmodes, 3, 0, &m))) return rc;
+        a.resize_mode = m == 0 ? FK__RESIZE_NEAREST : FK__RESIZE_BILINEAR;
+        if (old_form) {
+            /* Upsample and Resize-10: asymmetric coordinates, nearest rounds down */
+            a.resize_coord = FK__COORD_ASYMMETRIC;
+            a.nearest_mode = FK__NEAREST_FLOOR;
+            c->in[2] = c->in[1];
+            c->in[1] = -1;
+            c->n_in = 3;
+        } else {
+            /* pytorch_half_pixel differs from half_pixel only for an output dimension of 1 */
+            static const char *const coords[4] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"};
+            static const int coord_map[4] = {FK__COORD_HALF_PIXEL, FK__COORD_HALF_PIXEL, FK__COORD_ALIGN_CORNERS,
+                                             FK__COORD_ASYMMETRIC};
+            static const char *const nmodes[4] = {"round_prefer_floor", "floor", "ceil", "round_prefer_ceil"};
+            int cm;
+            if ((rc = attr_choice(L, "coordinate_transformation_mode", coords, 4, 0, &cm))) return rc;
+            a.resize_coord = coord_map[cm];
+            if ((rc = attr_choice(L, "nearest_mode", nmodes, 4, 0, &a.nearest_mode))) return rc;
+            int64_t ex;
+            if ((rc = attr_i64(L, "exclude_outside", 0, &ex))) return rc;
+            if (ex) return fail_node(L, FK_EUNSUPPORTED, "exclude_outside is not supported");
+        }
+        op = FK__OP_RESIZE;
     } else if (is_op(t, "DepthToSpace")) {
         if ((rc = need_inputs(L, 1, 1))) return rc;
         if ((rc = attr_int(L, "blocksize", 0, 1, ONNX_MAX_ATTR_INT, &a.block))) return rc;

@@ -2,7 +2,7 @@
 // onnx_synth.js — writes small synthetic ONNX models covering ops, attribute forms and opsets the
 // faceplugin models do not use (Softmax before/after opset 13, Clip/Pad/Split/Squeeze input forms, Slice
 // with steps, ConvTranspose, DepthToSpace, grouped/dilated/SAME convs, pools with ceil_mode and
-// count_include_pad, reductions, Gemm attributes, 5-D Transpose...). test_nn_models_onnx.sh runs each with
+// count_include_pad, reductions, Gemm attributes, 5-D Transpose, Resize/Upsample...). test_nn_models_onnx.sh runs each with
 // ONNX Runtime (ort_ref.js) and with facekit and compares. Test-only.
 //
 //   node tests/ref/onnx_synth.js OUTDIR      -> OUTDIR/<case>.onnx, one line per case on stdout
@@ -196,6 +196,29 @@ cases.pool_op11 = model(11, {
     node('AveragePool', ['x'], ['p3'], { kernel_shape: { ints: [3, 2] }, strides: { ints: [2, 1] }, pads: { ints: [1, 0, 1, 1] } }),
     node('GlobalAveragePool', ['x'], ['p4']),
   ],
+});
+
+// Resize (opset 11/13 roi-scales-sizes inputs, the coordinate modes) and Upsample (opset 9)
+cases.resize_op13 = model(13, {
+  inputs: [['x', [1, 2, 5, 7]]], outputs: ['r1', 'r2', 'r3', 'r4'],
+  inits: [tensor('sc2', FLOAT, [4], [1, 1, 2, 2]), tensor('sz', INT64, [4], [1, 2, 9, 4]), tensor('sc3', FLOAT, [4], [1, 1, 3, 1.5])],
+  nodes: [
+    node('Resize', ['x', '', 'sc2'], ['r1'], { mode: { s: 'nearest' } }),
+    node('Resize', ['x', '', '', 'sz'], ['r2'], { mode: { s: 'linear' } }),
+    node('Resize', ['x', '', '', 'sz'], ['r3'], { mode: { s: 'linear' }, coordinate_transformation_mode: { s: 'align_corners' } }),
+    node('Resize', ['x', '', 'sc3'], ['r4'], { mode: { s: 'nearest' }, coordinate_transformation_mode: { s: 'asymmetric' },
+      nearest_mode: { s: 'floor' } }),
+  ],
+});
+cases.resize_op11 = model(11, {
+  inputs: [['x', [1, 2, 5, 7]]], outputs: ['r1'],
+  inits: [tensor('roi', FLOAT, [0], []), tensor('sc2', FLOAT, [4], [1, 1, 2, 2])],
+  nodes: [node('Resize', ['x', 'roi', 'sc2'], ['r1'], { mode: { s: 'linear' }, coordinate_transformation_mode: { s: 'pytorch_half_pixel' } })],
+});
+cases.upsample_op9 = model(9, {
+  inputs: [['x', [1, 2, 5, 7]]], outputs: ['u1', 'u2'],
+  inits: [tensor('sc', FLOAT, [4], [1, 1, 2, 3])],
+  nodes: [node('Upsample', ['x', 'sc'], ['u1'], { mode: { s: 'nearest' } }), node('Upsample', ['x', 'sc'], ['u2'], { mode: { s: 'linear' } })],
 });
 
 const outdir = process.argv[2];
