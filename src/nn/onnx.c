@@ -7,12 +7,13 @@
  * truncated or corrupted file gives an error naming the file and the tensor or node, never a crash. What
  * this file normalises (so that ops.c/exec.c need not know ONNX):
  *   - initializers and Constant nodes become FK__T_CONST tensors (float32, int64, int32); graph inputs that
- *     are also initializers (IR < 4 exports) are constants, not inputs;
+ *     are also initializers (required before IR 4, still found after it: fr_age) are constants, not inputs;
  *   - BatchNormalization's four parameter tensors become one scale and one shift (graph.h);
  *   - attribute forms and constant-input forms (Unsqueeze/Squeeze/Split/ReduceSum axes, Pad pads, Clip
  *     limits) become attributes; Slice keeps its opset-10 inputs (ops.c reads them);
  *   - Softmax before opset 13 (which flattens to 2-D at `axis`) becomes Shape + Flatten + Softmax(axis 1) +
  *     Reshape unless axis is -1, where both semantics agree;
+ *   - Upsample and opset-10 Resize get the opset-11 input layout (x, roi, scales) and their coordinate rules;
  *   - Dropout becomes Identity.
  * Shapes of activations are left to fk__graph_prepare (ops.c); activation tensors are created rank 0,
  * float32 except Shape (int64) and Cast (its target).
@@ -23,7 +24,6 @@
 
 #include <errno.h>
 #include <float.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,7 +43,6 @@ typedef struct loader {
     const char *path;
     int opset;
     int nomem;               /* the protobuf allocator failed: report FK_ENOMEM, not a format error */
-    Onnx__GraphProto *gp;
     const Onnx__NodeProto *node; /* node being converted, for messages */
     size_t node_index;
     char desc[320];          /* "node 'Conv_3' (Conv)" of the current node */
@@ -987,7 +986,7 @@ static int load_model(loader *L, const Onnx__ModelProto *m) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         if (!vi->name || !vi->name[0]) return fail(L, FK_EFORMAT, "graph input %zu has no name", i);
         int id = fk__graph_find(g, vi->name);
-        if (id >= 0 && g->t[id].kind == FK__T_CONST) continue; /* IR < 4: initializers are listed as inputs */
+        if (id >= 0 && g->t[id].kind == FK__T_CONST) continue; /* an initializer listed as an input (IR < 4 style) */
         if ((rc = add_input(L, vi, &id))) return rc;
         g->inputs[g->n_inputs++] = id;
     }
