@@ -359,6 +359,11 @@ static void test_engine_errors(void) {
     FK_CHECK(rc != FK_OK);
     FK_CHECK(e != NULL);
     FK_CHECK(strstr(fk_engine_errmsg(e), "nonexistent") != NULL);
+    fk_ctx_t *bad = (fk_ctx_t *)1;
+    FK_CHECK_INT(fk_ctx_create(e, &bad), FK_EINVAL); /* a handle whose open failed */
+    FK_CHECK(bad == NULL);
+    fk_engine_info_t info;
+    FK_CHECK_INT(fk_engine_info(e, &info), FK_EINVAL);
     fk_engine_close(e);
     fk_engine_close(NULL);
     fk_ctx_destroy(NULL);

@@ -255,9 +255,14 @@ int fk_engine_open(const fk_engine_options_t *opt, fk_engine_t **out) {
         int rc = fk__engine_detector(e, 320, 240, &dm, e->err, sizeof e->err);
         if (rc) return rc;
     }
-    if (o.manifest && *o.manifest) return read_manifest(e, o.manifest, 1);
-    snprintf(path, sizeof path, "%s/manifest.json", e->models_dir);
-    return read_manifest(e, path, 0);
+    int rc;
+    if (o.manifest && *o.manifest) rc = read_manifest(e, o.manifest, 1);
+    else {
+        snprintf(path, sizeof path, "%s/manifest.json", e->models_dir);
+        rc = read_manifest(e, path, 0);
+    }
+    e->ok = rc == FK_OK;
+    return rc;
 }
 
 void fk_engine_close(fk_engine_t *e) {
@@ -276,7 +281,7 @@ const char *fk_engine_errmsg(const fk_engine_t *e) {
 }
 
 int fk_engine_info(const fk_engine_t *e, fk_engine_info_t *out) {
-    if (!e || !out) return FK_EINVAL;
+    if (!e || !e->ok || !out) return FK_EINVAL;
     memset(out, 0, sizeof *out);
     out->models = e->models;
     out->model_id = e->model_id;
@@ -297,7 +302,7 @@ int fk_engine_info(const fk_engine_t *e, fk_engine_info_t *out) {
 int fk_ctx_create(fk_engine_t *e, fk_ctx_t **out) {
     if (!out) return FK_EINVAL;
     *out = NULL;
-    if (!e || (e->models & FK_ENGINE_DETECT && e->n_det == 0)) return FK_EINVAL;
+    if (!e || !e->ok) return FK_EINVAL; /* misuse: a handle whose open failed */
     fk_ctx_t *c = fk__calloc(1, sizeof *c);
     if (!c) return FK_ENOMEM;
     c->e = e;

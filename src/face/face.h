@@ -38,6 +38,7 @@ typedef struct fk__det_model {
 
 struct fk_engine {
     char err[512];
+    int ok;          /* fk_engine_open() succeeded: contexts may be created */
     unsigned models; /* FK_ENGINE_* opened */
     int threads, use_reference;
     char models_dir[1024];

@@ -205,7 +205,7 @@ int fk_template_load(const char *path, fk_template_t *out) {
 }
 
 int fk_engine_check_template(const fk_engine_t *e, const fk_template_t *t) {
-    if (!e || !template_ok(t)) return FK_EINVAL;
+    if (!e || !e->ok || !template_ok(t)) return FK_EINVAL;
     if (!e->model_id[0] || strcmp(t->model_id, e->model_id) || t->dim != e->dim) return FK_EMISMATCH;
     return FK_OK;
 }
