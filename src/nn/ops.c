@@ -156,6 +156,7 @@ static int infer_conv(fk__graph *g, fk__node *n) {
                                           (long long)O, a->group);
     if (b && fk__tensor_numel(b) != O) FAIL(FK_ESHAPE, "bias has %lld values, expected %lld",
                                            (long long)fk__tensor_numel(b), (long long)O);
+    if (b && b->dtype != FK__DT_F32) FAIL(FK_EUNSUPPORTED, "float32 bias only");
     a->kernel[0] = (int)w->dims[2];
     a->kernel[1] = (int)w->dims[3];
     if (!transpose) resolve_pads(a, hw, a->kernel);

@@ -216,6 +216,10 @@ static int own_const(surgery *s, int t, const char *suffix) {
     return id;
 }
 
+static int const_f32(const fk__graph *g, int t) {
+    return t >= 0 && g->t[t].kind == FK__T_CONST && g->t[t].data && g->t[t].dtype == FK__DT_F32;
+}
+
 static int fold_batch_norm(surgery *s) {
     fk__graph *g = s->g;
     for (int i = 0; i < s->nlive; i++) {
@@ -226,8 +230,12 @@ static int fold_batch_norm(surgery *s) {
         if (p < 0 || s->dead[p] || g->n[p].op != FK__OP_CONV || g->n[p].a.act != FK__ACT_NONE) continue;
         if (s->readers[x] != 1 || g->n[p].a.layout != g->n[bi].a.layout || g->n[p].n_out != 1) continue;
         int sc = g->n[bi].in[1], sh = g->n[bi].in[2];
-        if (g->t[sc].kind != FK__T_CONST || g->t[sh].kind != FK__T_CONST || g->t[sc].dtype != FK__DT_F32 ||
-            g->t[sh].dtype != FK__DT_F32 || g->t[g->n[p].in[1]].kind != FK__T_CONST)
+        int cw = g->n[p].in[1], cb = g->n[p].n_in > 2 ? g->n[p].in[2] : -1;
+        /* only constant data can be rewritten: weights, bias (when present), scale and shift */
+        if (!const_f32(g, sc) || !const_f32(g, sh) || !const_f32(g, cw) || (cb >= 0 && !const_f32(g, cb)))
+            continue;
+        if (fk__tensor_numel(&g->t[sc]) != g->t[cw].dims[0] || fk__tensor_numel(&g->t[sh]) != g->t[cw].dims[0] ||
+            (cb >= 0 && fk__tensor_numel(&g->t[cb]) != g->t[cw].dims[0]))
             continue;
         int rc = count_readers(s); /* tensors may have been added by an earlier fold */
         if (rc) return rc;
@@ -294,7 +302,7 @@ static int fold_prelu_patterns(surgery *s) {
             int sub = -1, c = -1;
             for (int k = 0; k < 2; k++) {
                 int t = g->n[mi].in[k];
-                if (g->t[t].kind == FK__T_CONST && g->t[t].dtype == FK__DT_F32) c = t;
+                if (const_f32(g, t)) c = t;
                 else sub = t;
             }
             if (c < 0 || sub < 0) continue;
@@ -355,7 +363,7 @@ static int slope_per_channel(const fk__graph *g, int slope, const fk__node *p) {
     int axis;
     int64_t C;
     const fk__tensor *st = &g->t[slope];
-    if (st->kind != FK__T_CONST || st->dtype != FK__DT_F32 || !producer_channels(g, p, &axis, &C)) return 0;
+    if (!const_f32(g, slope) || !producer_channels(g, p, &axis, &C)) return 0;
     int64_t numel = fk__tensor_numel(st);
     if (numel == 1) return 1;
     if (numel != C) return 0;
