@@ -203,6 +203,25 @@ static void test_prelu_pattern(void) {
     }
 }
 
+/* A conv whose bias is a graph input (no constant data) followed by BatchNorm: not folded, still right. */
+static void test_bn_nonconst_bias(void) {
+    tg_begin();
+    int x = tg_in(DIMS(1, 1, 2, 2)), b = tg_in(DIMS(1));
+    int cin[3] = {x, tg_const(DIMS(1, 1, 1, 1), FV(2)), b};
+    int c, y;
+    tg_node(FK__OP_CONV, 3, cin, &c);
+    int bin[3] = {c, tg_const(DIMS(1), FV(1)), tg_const(DIMS(1), FV(0.5f))};
+    tg_node(FK__OP_BATCH_NORM, 3, bin, &y);
+    tg_output(y);
+    float out[4];
+    const float *ins[2] = {FV(1, 2, 3, 4), FV(1)};
+    float *os[1] = {out};
+    fk_nn_model_t *m = tg_run(ins, os);
+    FK_CHECK_INT(fk__nn_model_graph(m)->nn, 2);
+    check_vals("conv(bias input)+bn", out, FV(3.5f, 5.5f, 7.5f, 9.5f), 4, 1e-6f);
+    fk_nn_model_close(m);
+}
+
 static void test_identity_dead(void) {
     tg_begin();
     int x = tg_in(DIMS(3));
@@ -714,6 +733,7 @@ int main(void) {
     test_fold_shape_chain();
     test_fusion();
     test_prelu_pattern();
+    test_bn_nonconst_bias();
     test_identity_dead();
     test_memory_plan();
     test_prepare_oom();
