@@ -31,6 +31,7 @@ typedef struct conv_prep {
     int dw_hp, dw_wp; /* NCHW depthwise and shifted GEMM: padded plane size in scratch */
     int *toff;        /* shifted GEMM: offset of each tap in a padded plane */
     int dw_global;    /* depthwise whose kernel is the whole unpadded input (1x1 output) */
+    int dw_u;         /* NCHW depthwise: column blocks per step (1, 2 or 4; rows = 4 / dw_u) */
 } conv_prep;
 
 static void conv_prep_free(void *pv) {
@@ -143,6 +144,57 @@ static void pack_im2col(const void *ctxv, float *dst, int col0, int nc) {
     }
 }
 
+/* Plain im2col for small K (K <= SMALL_IM2COL_K rows of Ho*Wo): rows are written sequentially, and the GEMM
+ * walks them row-block-major. Used for first layers (3 input channels, stride 2) where per-panel packing
+ * would cost as much as the multiply. */
+#define SMALL_IM2COL_K 64
+
+static FK_AVX512 void row_run(float *d, int len, const float *src, int s) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(s));
+    for (int i = 0; i < len; i += 16, d += 16) {
+        int take = len - i < 16 ? len - i : 16;
+        __mmask16 m = mask_n(take);
+        __m512 v;
+        if (!src) v = _mm512_setzero_ps();
+        else if (s == 1) v = _mm512_maskz_loadu_ps(m, src + i);
+        else if (s == 2) {
+            int nel = 2 * take - 1;
+            __m512 lo = _mm512_maskz_loadu_ps(mask_n(nel), src + 2 * i);
+            __m512 hi = nel > 16 ? _mm512_maskz_loadu_ps(mask_n(nel - 16), src + 2 * i + 16) : _mm512_setzero_ps();
+            v = _mm512_permutex2var_ps(lo, even, hi);
+        } else v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src + (size_t)i * s, 4);
+        _mm512_mask_storeu_ps(d, m, v);
+    }
+}
+
+static void im2col_plain(const conv_prep *p, const float *x, float *col) {
+    int s = p->sw, Cg = p->C / p->group, HWo = p->Ho * p->Wo;
+    for (int c = 0; c < Cg; c++)
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                float *d = col + (size_t)((c * p->kh + ky) * p->kw + kx) * HWo;
+                const float *xc = x + (size_t)c * p->H * p->W;
+                int off = kx * p->dw - p->pl;
+                int oxa = off < 0 ? (-off + s - 1) / s : 0;
+                int oxb = p->W - off > 0 ? (p->W - off + s - 1) / s : 0;
+                if (oxb > p->Wo) oxb = p->Wo;
+                if (oxa > oxb) oxa = oxb;
+                for (int oy = 0; oy < p->Ho; oy++, d += p->Wo) {
+                    int iy = oy * p->sh - p->pt + ky * p->dh;
+                    if (iy < 0 || iy >= p->H) {
+                        row_run(d, p->Wo, NULL, s);
+                        continue;
+                    }
+                    const float *xr = xc + (size_t)iy * p->W;
+                    if (oxa > 0) row_run(d, oxa, NULL, s);
+                    if (oxb > oxa) row_run(d + oxa, oxb - oxa, xr + oxa * s + off, s);
+                    if (oxb < p->Wo) row_run(d + oxb, p->Wo - oxb, NULL, s);
+                }
+            }
+}
+
 static int chunks_for(int threads, int n) { return threads < n ? threads : n; }
 
 static void conv_nchw_gemm(const fk__run_ctx *cx, const conv_prep *p, const float *x, float *y) {
@@ -156,7 +208,10 @@ static void conv_nchw_gemm(const fk__run_ctx *cx, const conv_prep *p, const floa
         im2col_ctx ic = {p, x + (size_t)gi * Cg * HW};
         fk__gemm_args ga = {Og, HWo, p->K, p->w + gi * wsz, ic.x, HWo, 0, y + (size_t)gi * Og * HWo, HWo, &e,
                             NULL, NULL, NULL, NULL, 0};
-        if (!p->direct) {
+        if (!p->direct && p->K <= SMALL_IM2COL_K) {
+            im2col_plain(p, ic.x, (float *)cx->scratch);
+            ga.b = (const float *)cx->scratch;
+        } else if (!p->direct) {
             ga.pack_b = pack_im2col;
             ga.pack_ctx = &ic;
             ga.bbuf = (float *)cx->scratch;
@@ -360,9 +415,7 @@ static void dw_nchw_task(void *arg, int i) {
         dw_global(p, r->x, r->y, c0, c1);
         return;
     }
-    int nblk = (p->Wo + 15) / 16;
-    dw_plane_fn plane =
-        dw_planes[p->kh == 3 && p->kw == 3][p->sw == 1 ? 0 : p->sw == 2 ? 1 : 2][nblk <= 1 ? 0 : nblk <= 2 ? 1 : 2];
+    dw_plane_fn plane = dw_planes[p->kh == 3 && p->kw == 3][p->sw == 1 ? 0 : p->sw == 2 ? 1 : 2][p->dw_u == 1 ? 0 : p->dw_u == 2 ? 1 : 2];
     float *xp = r->col + (size_t)i * p->dw_hp * p->dw_wp; /* this chunk's plane, reused channel after channel */
     for (int c = c0; c < c1; c++) {
         dw_pad_plane(p, r->x + (size_t)c * p->H * p->W, xp);
@@ -439,7 +492,9 @@ static int conv_fast(const fk__run_ctx *cx, const fk__node *n) {
  * dw_nchw_task) and reads whole vectors (stride 2: 32 values), so the plane has that much slack, zeroed. */
 static void dw_plane_size(conv_prep *p) {
     int nblk = (p->Wo + 15) / 16;
-    int U = nblk <= 1 ? 1 : nblk <= 2 ? 2 : 4, R = 4 / U;
+    /* R rows x U column blocks per step, R*U = 4: rows first (they waste at most 3 rows of a tall map); more
+     * column blocks only for short maps */
+    int U = p->Ho >= 8 ? 1 : nblk >= 4 ? 4 : nblk >= 2 ? 2 : 1, R = 4 / U;
     int nblk_u = (nblk + U - 1) / U * U, ho_r = (p->Ho + R - 1) / R * R;
     /* the last block group reads 16 lanes (stride 2: 32 values; larger strides: 16 strided) from each tap */
     int need_w = nblk_u * 16 * p->sw + (p->kw - 1) * p->dw;
@@ -449,6 +504,7 @@ static void dw_plane_size(conv_prep *p) {
     if (hp < need_h) hp = need_h;
     p->dw_wp = wp;
     p->dw_hp = hp;
+    p->dw_u = U;
 }
 
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
@@ -515,7 +571,9 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
         size_t wsz = fk__gemm_packed_a_size(Og, q.K);
         for (int gi = 0; gi < q.group; gi++)
             fk__gemm_pack_a(p->w + gi * wsz, w + (size_t)gi * Og * q.K, q.K, Og, q.K);
-        if (!q.direct) n->scratch_bytes = sizeof(float) * (size_t)FK__GEMM_MAX_CHUNKS * q.K * FK__GEMM_NR;
+        if (!q.direct)
+            n->scratch_bytes = sizeof(float) * (q.K <= SMALL_IM2COL_K ? (size_t)q.K * q.Ho * q.Wo
+                                                                       : (size_t)FK__GEMM_MAX_CHUNKS * q.K * FK__GEMM_NR);
     } else if (q.kind == CONV_NCHW_SHIFT) {
         /* A[o][t*C + c] = W[o][c][t]: taps outer, channels inner, as the micro-kernel walks them */
         int T = q.kh * q.kw;

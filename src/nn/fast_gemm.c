@@ -162,6 +162,24 @@ static FK_AVX512 void pack_b_panel(float *restrict d, const float *restrict b, p
 /* K block: the part of a B panel (KC x NR floats, 16 KB) that the M tiles of one column block share in L1. */
 #define KC 128
 
+/* Small K (a few input channels): each tile is little work, so what counts is memory order. Row-block-major
+ * order writes every C row as one sequential stream and reads B in place (K rows are few enough for the TLB). */
+#define SMALL_K 64
+
+static FK_AVX512 void gemm_tiles_rowmajor(const fk__gemm_args *ga, int nnb, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        int mb = t / nnb, nb = t % nnb;
+        int row0 = mb * MR, col0 = nb * NR;
+        int mr = ga->M - row0 < MR ? ga->M - row0 : MR;
+        int nc = ga->N - col0 < NR ? ga->N - col0 : NR;
+        __mmask16 k0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
+        __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
+        ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, ga->b + col0, ga->ldb,
+                                   ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc,
+                                   ga->toff, ga->toff ? ga->ntaps : 1, 0, ga->K);
+    }
+}
+
 static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t1, int chunk) {
     float bbuf[PACK_B_MAX_K * NR] __attribute__((aligned(64)));
     int pack = !ga->pack_b && !ga->toff && !ga->bpanel && ga->ldb > 4 * NR && ga->K <= PACK_B_MAX_K && nmb > 1;
@@ -204,8 +222,15 @@ static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t
     }
 }
 
+static int rowmajor(const fk__gemm_args *ga) { return ga->K <= SMALL_K && !ga->pack_b && !ga->bpanel; }
+
 static void gemm_task(void *arg, int i) {
     const gemm_job *j = arg;
+    if (rowmajor(j->ga)) {
+        int nnb = (j->ga->N + NR - 1) / NR;
+        gemm_tiles_rowmajor(j->ga, nnb, (int)((long)j->tiles * i / j->chunks), (int)((long)j->tiles * (i + 1) / j->chunks));
+        return;
+    }
     gemm_tiles(j->ga, j->nmb, (int)((long)j->tiles * i / j->chunks), (int)((long)j->tiles * (i + 1) / j->chunks), i);
 }
 
@@ -214,7 +239,8 @@ void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads) {
     int nmb = (ga->M + MR - 1) / MR, nnb = (ga->N + NR - 1) / NR;
     int tiles = nmb * nnb;
     if (threads <= 1 || !pool || tiles < 2) {
-        gemm_tiles(ga, nmb, 0, tiles, 0);
+        if (rowmajor(ga)) gemm_tiles_rowmajor(ga, nnb, 0, tiles);
+        else gemm_tiles(ga, nmb, 0, tiles, 0);
         return;
     }
     gemm_job j = {ga, nmb, tiles, tiles < threads ? tiles : threads};
