@@ -188,7 +188,7 @@ int fk_detect(fk_ctx_t *c, const fk_image_t *img, const fk_detect_options_t *opt
         rc = detect_pass(c, img, w2, h2, &o, (float)(40.0 / s), &nc);
     }
     if (rc) return rc;
-    qsort(c->cand, nc, sizeof *c->cand, by_score);
+    if (nc > 1) qsort(c->cand, nc, sizeof *c->cand, by_score);
     nc = nms(c->cand, nc, o.nms_iou);
     if (o.max_faces && nc > (size_t)o.max_faces) nc = (size_t)o.max_faces;
     if (!nc) return FK_OK;
