@@ -197,7 +197,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_i8_avx51
 }
 
 /* 4-bit with VNNI: nibbles are vpdpbusd's unsigned operand, the query its signed one. Four vectors per
- * step; the prefetch runs 16 vectors (4 KiB) ahead, enough to keep DRAM busy for 1M-template galleries. */
+ * step. No software prefetch: the stream is sequential and the hardware prefetcher alone reached the
+ * machine's streaming bandwidth, while explicit prefetches cost about a third of it (measured on 1M). */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_i4_avx512(const int8_t *q8,
                                                                                    const uint8_t *c4, size_t n,
                                                                                    int dim, int32_t *out) {
@@ -210,10 +211,6 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_i4_avx51
                 a3 = _mm512_setzero_si512();
         for (int g = 0; g < dim / 128; g++) {
             const uint8_t *p = v0 + g * 64;
-            _mm_prefetch((const char *)(p + 16 * vb), _MM_HINT_T0);
-            _mm_prefetch((const char *)(p + 17 * vb), _MM_HINT_T0);
-            _mm_prefetch((const char *)(p + 18 * vb), _MM_HINT_T0);
-            _mm_prefetch((const char *)(p + 19 * vb), _MM_HINT_T0);
             __m512i ql = _mm512_loadu_si512(q8 + g * 128), qh = _mm512_loadu_si512(q8 + g * 128 + 64);
             __m512i x0 = _mm512_loadu_si512(p), x1 = _mm512_loadu_si512(p + vb), x2 = _mm512_loadu_si512(p + 2 * vb),
                     x3 = _mm512_loadu_si512(p + 3 * vb);
