@@ -3,7 +3,7 @@
 #   LFW View 1 DevTest with the threshold from DevTrain, without and with flip fusion;
 #   detection recall / false positives per image on detection/dlib and detection/compreface at the
 #   automatic working size and at 640x480.
-# Usage: bench/accuracy.sh [BUILD_DIR] [OUT_DIR]   (defaults: build, bench/out/accuracy-<date>)
+# Usage: bench/accuracy.sh [BUILD_DIR] [OUT_DIR]   (defaults: build, $TMPDIR/facekit-accuracy-<date>)
 # Env: FK_DATA (default ../shared/data), THREADS (default: nproc).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +11,7 @@ build=${1:-$here/build}
 bin=$build/facekit
 data=${FK_DATA:-$here/../shared/data}
 threads=${THREADS:-$(nproc)}
-out=${2:-$here/bench/out/accuracy-$(date -u +%Y%m%d-%H%M)}
+out=${2:-${TMPDIR:-/tmp}/facekit-accuracy-$(date -u +%Y%m%d-%H%M)}
 [ -x "$bin" ] || { echo "no $bin: build first (make build)" >&2; exit 1; }
 [ -f "$data/lfw-view1/pairsDevTest.txt" ] || { echo "no LFW View 1 under $data (set FK_DATA)" >&2; exit 1; }
 mkdir -p "$out"
