@@ -25,6 +25,12 @@ void fk__alloc_fail_at(long n);
 /* snprintf into a fixed error buffer; always NUL-terminates; BUF may be NULL. */
 void fk__seterr(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* jansson's allocator is process-global: call this before any json_* use. It installs the counting
+ * allocator once (thread-safe) and clears this thread's allocation-failure flag, which
+ * fk__json_alloc_failed() reports afterwards (a parse that lost an allocation may drop members). */
+void fk__json_init(void);
+int fk__json_alloc_failed(void);
+
 #define FK__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

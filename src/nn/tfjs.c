@@ -1566,15 +1566,8 @@ static int outputs(tf_loader *L) {
 
 /* ---- driver ------------------------------------------------------------------------------------- */
 
-/* jansson reports a failed allocation inside the parser as a syntax error ("string expected"), so its
- * allocations go through this wrapper, which remembers the failure for this thread. */
-static _Thread_local int json_alloc_failed;
-
-static void *json_alloc(size_t n) {
-    void *p = fk__malloc(n);
-    if (!p) json_alloc_failed = 1;
-    return p;
-}
+/* jansson reports a failed allocation inside the parser as a syntax error ("string expected"), so core's
+ * json.c routes its allocations through a wrapper that remembers the failure for this thread. */
 
 static int read_nodes(tf_loader *L) {
     json_t *topo = json_object_get(L->root, "modelTopology");
@@ -1685,8 +1678,7 @@ int fk__tfjs_load(fk__graph *g, const char *path) {
     L.path = path ? path : "(null)";
     if (!g || !path) return FK_EINVAL;
     /* Route the parser's memory through our allocator: counted, and failures injectable in tests. */
-    json_set_alloc_funcs(json_alloc, fk__free);
-    json_alloc_failed = 0;
+    fk__json_init();
 
     unsigned char *text;
     size_t len;
@@ -1697,11 +1689,11 @@ int fk__tfjs_load(fk__graph *g, const char *path) {
     fk__free(text);
     if (!L.root) {
         /* jansson reports some allocation failures (its buffers' set-up) with no text at all */
-        if (json_alloc_failed || json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0])
+        if (fk__json_alloc_failed() || json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0])
             return fail(&L, FK_ENOMEM, "out of memory parsing JSON");
         return fail(&L, FK_EFORMAT, "JSON error at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
     }
-    if (json_alloc_failed) /* a document parsed despite a failed allocation may have lost members */
+    if (fk__json_alloc_failed()) /* a document parsed despite a failed allocation may have lost members */
         rc = fail(&L, FK_ENOMEM, "out of memory parsing JSON");
     else if (!json_is_object(L.root))
         rc = fail(&L, FK_EFORMAT, "not a JSON object");
