@@ -136,8 +136,6 @@ int fk__engine_detector(fk_engine_t *e, int width, int height, const fk__det_mod
 
 /* ---- manifest ---- */
 
-static void *json_alloc(size_t n) { return fk__malloc(n); }
-
 static int read_manifest(fk_engine_t *e, const char *path, int required) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -149,8 +147,7 @@ static int read_manifest(fk_engine_t *e, const char *path, int required) {
     int big = len == sizeof buf;
     fclose(f);
     if (big) return efail(e, FK_ELIMIT, "manifest %s larger than 64 KiB", path);
-    /* same functions as the TF.js loader installs: whichever set them last, memory pairs correctly */
-    json_set_alloc_funcs(json_alloc, fk__free);
+    fk__json_init();
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) return efail(e, FK_EFORMAT, "manifest %s: line %d: %s", path, jerr.line, jerr.text);
