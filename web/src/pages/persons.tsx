@@ -1,0 +1,256 @@
+// Persons: list with name search and paging; create (with consent and first photos), details, delete;
+// enrol more faces by upload or webcam with the consent checkbox and purpose that the service records.
+// Every photo is first checked with POST /analyze so the operator sees its quality reasons in words
+// (small, blurry, dark ...) before and after enrolment.
+import { useEffect, useState } from 'preact/hooks';
+import { t, fmtTime } from '../i18n';
+import { get, del, call, imgUrl } from '../api';
+import { Me } from '../session';
+import { Msg, errMsg, Pager, Modal, ImageInput, Picked, Field, Loading } from '../ui';
+
+const PER = 20;
+
+export function reasonWords(reasons: unknown): string[] {
+  if (!Array.isArray(reasons)) return [];
+  return reasons.map((r) => {
+    const code = String(typeof r === 'object' && r ? (r as any).code ?? '' : r);
+    const k = `quality.${code}`;
+    const w = t(k);
+    return w === k ? code : w;
+  });
+}
+
+// One photo's quality in words from /analyze: the largest face's reasons, or "no face" / "several faces".
+export async function photoQuality(file: File): Promise<{ pass: boolean; words: string[] }> {
+  const fd = new FormData();
+  fd.append('image', file);
+  const r = await call<any>('POST', 'analyze', fd);
+  const faces: any[] = r.faces ?? [];
+  if (!faces.length) return { pass: false, words: [t('quality.no_face')] };
+  const area = (f: any) => (Array.isArray(f.box) ? f.box[2] * f.box[3] : 0);
+  const f = faces.slice().sort((a, b) => area(b) - area(a))[0];
+  const words = reasonWords(f.quality?.reasons);
+  if (faces.length > 1) words.push(t('quality.several', { n: faces.length }));
+  return { pass: !!f.quality?.pass, words };
+}
+
+interface PhotoResult { url: string; pass: boolean | null; words: string[]; status: 'checked' | 'enrolled' | 'refused'; msg?: string }
+
+function PhotoResults({ items }: { items: PhotoResult[] }) {
+  if (!items.length) return null;
+  return (
+    <ul class="results" data-testid="photo-results">{items.map((r, i) => (
+      <li key={i} class={r.status === 'refused' || r.pass === false ? 'bad' : 'good'} data-status={r.status}>
+        <img src={r.url} alt="" />
+        <div>
+          <b>{t(`photo.${r.status}`)}</b>
+          {r.msg && <p>{r.msg}</p>}
+          {r.pass === true && r.words.length === 0 && <p>{t('quality.good')}</p>}
+          {r.words.length > 0 && <ul>{r.words.map((w) => <li key={w}>{w}</li>)}</ul>}
+        </div>
+      </li>
+    ))}</ul>
+  );
+}
+
+export function Persons(_: { me: Me }) {
+  const [q, setQ] = useState('');
+  const [query, setQuery] = useState('');
+  const [page, setPage] = useState(1);
+  const [data, setData] = useState<{ items: any[]; total: number } | null>(null);
+  const [err, setErr] = useState('');
+  const [creating, setCreating] = useState(false);
+  const [open, setOpen] = useState<any | null>(null);
+  const [ok, setOk] = useState('');
+
+  const load = () => {
+    setErr('');
+    get<any>('persons', { name: query, limit: PER, offset: (page - 1) * PER })
+      .then((r) => setData({ items: r.items ?? [], total: r.total ?? 0 }))
+      .catch((e) => setErr(errMsg(e)));
+  };
+  useEffect(load, [query, page]);
+
+  const remove = async (p: any) => {
+    if (!confirm(t('persons.confirm_delete', { name: p.name }))) return;
+    try { await del(`persons/${p.id}`); setOk(t('persons.deleted', { name: p.name })); load(); } catch (e) { setErr(errMsg(e)); }
+  };
+
+  return (
+    <section>
+      <div class="page-head"><h2>{t('nav.persons')}</h2>
+        <button type="button" class="primary" data-testid="person-new" onClick={() => setCreating(true)}>{t('persons.new')}</button></div>
+      <form class="row" onSubmit={(e) => { e.preventDefault(); setPage(1); setQuery(q); }}>
+        <input type="search" name="q" placeholder={t('persons.search_ph')} value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+        <button type="submit">{t('common.search')}</button>
+      </form>
+      <Msg kind="error" text={err} /><Msg kind="ok" text={ok} />
+      {!data && !err && <Loading />}
+      {data && (
+        <div class="table-wrap"><table data-testid="persons-table">
+          <thead><tr><th>{t('persons.name')}</th><th>{t('persons.ext_id')}</th><th>{t('persons.group')}</th><th>{t('persons.faces')}</th><th>{t('persons.created')}</th><th /></tr></thead>
+          <tbody>
+            {data.items.length === 0 && <tr><td colSpan={6} class="muted">{t('common.none')}</td></tr>}
+            {data.items.map((p) => (
+              <tr key={p.id} data-person={p.name}>
+                <td><a href="javascript:void 0" onClick={() => setOpen(p)}>{p.name}</a></td><td>{p.external_id ?? ''}</td><td>{p.group ?? ''}</td>
+                <td>{p.faces ?? ''}</td><td>{fmtTime(p.created_at)}</td>
+                <td class="actions">
+                  <button type="button" data-testid="enrol" onClick={() => setOpen(p)}>{t('persons.enrol')}</button>
+                  <button type="button" class="danger" onClick={() => remove(p)}>{t('common.delete')}</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table></div>
+      )}
+      {data && <Pager page={page} pages={Math.ceil(data.total / PER)} onPage={setPage} />}
+      {creating && <CreatePerson onClose={() => { setCreating(false); load(); }} />}
+      {open && <PersonDetail person={open} onClose={() => { setOpen(null); load(); }} />}
+    </section>
+  );
+}
+
+function ConsentFields({ consent, setConsent, by, setBy, purpose, setPurpose }: any) {
+  return (
+    <fieldset class="consent">
+      <legend>{t('consent.title')}</legend>
+      <label class="check"><input type="checkbox" name="consent" checked={consent} onChange={(e) => setConsent((e.target as HTMLInputElement).checked)} />{t('consent.check')}</label>
+      <Field label={t('consent.by')}><input name="consent_by" value={by} onInput={(e) => setBy((e.target as HTMLInputElement).value)} /></Field>
+      <Field label={t('consent.purpose')}><input name="consent_purpose" value={purpose} placeholder={t('consent.purpose_ph')} onInput={(e) => setPurpose((e.target as HTMLInputElement).value)} /></Field>
+    </fieldset>
+  );
+}
+
+function CreatePerson({ onClose }: { onClose: () => void }) {
+  const [name, setName] = useState('');
+  const [ext, setExt] = useState('');
+  const [group, setGroup] = useState('');
+  const [consent, setConsent] = useState(false);
+  const [by, setBy] = useState('');
+  const [purpose, setPurpose] = useState('');
+  const [photos, setPhotos] = useState<Picked[]>([]);
+  const [checks, setChecks] = useState<PhotoResult[]>([]);
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<any>(null);
+
+  const add = async (p: Picked | null) => {
+    if (!p) return;
+    setPhotos((x) => [...x, p]);
+    try { const q = await photoQuality(p.file); setChecks((x) => [...x, { url: p.url, ...q, status: 'checked' }]); }
+    catch (e) { setChecks((x) => [...x, { url: p.url, pass: false, words: [], status: 'checked', msg: errMsg(e) }]); }
+  };
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    if (!consent || !by.trim() || !purpose.trim()) { setErr(t('consent.required')); return; }
+    setBusy(true); setErr('');
+    const fd = new FormData();
+    fd.append('name', name);
+    if (ext) fd.append('external_id', ext);
+    if (group) fd.append('group', group);
+    fd.append('consent_by', by);
+    fd.append('consent_purpose', purpose);
+    for (const p of photos) fd.append('image', p.file);
+    try {
+      const r = await call<any>('POST', 'persons', fd);
+      setDone(r);
+      setChecks((x) => x.map((c) => ({ ...c, status: 'enrolled' })));
+    } catch (ex) { setErr(errMsg(ex)); } finally { setBusy(false); }
+  };
+
+  return (
+    <Modal title={t('persons.new')} onClose={onClose}>
+      {done ? (
+        <div><Msg kind="ok" text={t('persons.created_ok', { name: done.name ?? name, n: (done.face_ids ?? []).length })} />
+          <PhotoResults items={checks} />
+          <button type="button" class="primary" onClick={onClose}>{t('common.close')}</button></div>
+      ) : (
+        <form onSubmit={save} data-testid="person-form">
+          <Field label={t('persons.name')}><input name="name" required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} /></Field>
+          <div class="row wrap">
+            <Field label={t('persons.ext_id')}><input name="external_id" value={ext} onInput={(e) => setExt((e.target as HTMLInputElement).value)} /></Field>
+            <Field label={t('persons.group')}><input name="group" value={group} onInput={(e) => setGroup((e.target as HTMLInputElement).value)} /></Field>
+          </div>
+          <ConsentFields {...{ consent, setConsent, by, setBy, purpose, setPurpose }} />
+          <h4>{t('persons.photos')}</h4>
+          <ImageInput name="enrol" value={null} onChange={add} />
+          <PhotoResults items={checks} />
+          <Msg kind="error" text={err} />
+          <div class="row"><button type="submit" class="primary" data-testid="person-save" disabled={busy}>{busy ? t('common.wait') : t('common.save')}</button>
+            <button type="button" onClick={onClose}>{t('common.cancel')}</button></div>
+        </form>
+      )}
+    </Modal>
+  );
+}
+
+function PersonDetail({ person, onClose }: { person: any; onClose: () => void }) {
+  const [p, setP] = useState<any>(person);
+  const [faces, setFaces] = useState<any[] | null>(null);
+  const [img, setImg] = useState<Picked | null>(null);
+  const [consent, setConsent] = useState(false);
+  const [by, setBy] = useState(person.consent?.by ?? person.name ?? '');
+  const [purpose, setPurpose] = useState(person.consent?.purpose ?? '');
+  const [results, setResults] = useState<PhotoResult[]>([]);
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  const loadFaces = () => get<any>(`persons/${person.id}/faces`).then((r) => setFaces(r.items ?? [])).catch((e) => setErr(errMsg(e)));
+  useEffect(() => {
+    get<any>(`persons/${person.id}`).then(setP).catch((e) => setErr(errMsg(e)));
+    loadFaces();
+  }, []);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (!img) { setErr(t('enrol.need_image')); return; }
+    if (!consent || !by.trim() || !purpose.trim()) { setErr(t('consent.required')); return; }
+    setBusy(true); setErr('');
+    let q: { pass: boolean | null; words: string[] } = { pass: null, words: [] };
+    try { q = await photoQuality(img.file); } catch { /* enrolment still decides */ }
+    const fd = new FormData();
+    fd.append('image', img.file);
+    fd.append('consent_by', by);
+    fd.append('consent_purpose', purpose);
+    try {
+      await call<any>('POST', `persons/${person.id}/faces`, fd);
+      setResults((x) => [{ url: img.url, ...q, status: 'enrolled' }, ...x]);
+      setImg(null);
+      loadFaces();
+    } catch (ex) {
+      // A refused photo keeps consent and purpose as typed; the photo stays selected for another try.
+      setResults((x) => [{ url: img.url, ...q, status: 'refused', msg: errMsg(ex) }, ...x]);
+    } finally { setBusy(false); }
+  };
+
+  return (
+    <Modal title={p.name} onClose={onClose}>
+      <dl class="kv">
+        <div><dt>{t('persons.ext_id')}</dt><dd>{p.external_id || '—'}</dd></div>
+        <div><dt>{t('persons.group')}</dt><dd>{p.group || '—'}</dd></div>
+        <div><dt>{t('consent.by')}</dt><dd>{p.consent?.by ?? '—'}</dd></div>
+        <div><dt>{t('consent.purpose')}</dt><dd>{p.consent?.purpose ?? '—'}</dd></div>
+        <div><dt>{t('consent.at')}</dt><dd>{fmtTime(p.consent?.at)}</dd></div>
+        <div><dt>{t('consent.recorded_by')}</dt><dd>{p.consent?.recorded_by ?? '—'}</dd></div>
+      </dl>
+      <h4>{t('enrol.current')}</h4>
+      {!faces && <Loading />}
+      {faces && faces.length === 0 && <p class="muted">{t('common.none')}</p>}
+      {faces && <div class="thumbs">{faces.map((f) => (
+        <figure key={f.id}><img src={imgUrl(f.image_url ?? `persons/${person.id}/faces/${f.id}/image`)} alt="" />
+          <figcaption>{t('enrol.quality')} {typeof f.quality === 'number' ? f.quality.toFixed(2) : ''} · {fmtTime(f.created_at)}</figcaption></figure>
+      ))}</div>}
+      <h4>{t('persons.enrol')}</h4>
+      <form onSubmit={submit} data-testid="enrol-form">
+        <ImageInput name="enrol" value={img} onChange={setImg} />
+        {img && <img class="preview" src={img.url} alt="" />}
+        <ConsentFields {...{ consent, setConsent, by, setBy, purpose, setPurpose }} />
+        <Msg kind="error" text={err} />
+        <div class="row"><button type="submit" class="primary" disabled={busy}>{busy ? t('common.wait') : t('enrol.submit')}</button><button type="button" onClick={onClose}>{t('common.close')}</button></div>
+      </form>
+      <PhotoResults items={results} />
+    </Modal>
+  );
+}

@@ -1,0 +1,130 @@
+// Records: filters (time range, name, source/device, score range, matched or not), thumbnails of the probe
+// and the enrolment photo, a detail view and CSV export of the current filter. The API has no records CSV
+// endpoint: the console pages through GET /records with the same filter and writes the CSV itself.
+// Snapshots are for admin/operator only (an auditor sees the records without pictures).
+import { useEffect, useState } from 'preact/hooks';
+import { t, fmtTime } from '../i18n';
+import { get, imgUrl } from '../api';
+import { rolesOf } from '../session';
+import { Me } from '../session';
+import { Msg, errMsg, Pager, Modal, Field, Loading } from '../ui';
+
+const PER = 20;
+type F = { from: string; to: string; name: string; source: string; min_score: string; max_score: string; matched: string };
+const EMPTY: F = { from: '', to: '', name: '', source: '', min_score: '', max_score: '', matched: '' };
+
+function params(f: F) {
+  const unix = (s: string) => (s ? Math.floor(new Date(s).getTime() / 1000) : '');
+  return { from: unix(f.from), to: unix(f.to), name: f.name, source: f.source, min_score: f.min_score, max_score: f.max_score, matched: f.matched };
+}
+
+export function Records({ me }: { me: Me }) {
+  const pics = rolesOf(me).some((r) => r === 'admin' || r === 'operator');
+  const [f, setF] = useState<F>(EMPTY);
+  const [applied, setApplied] = useState<F>(EMPTY);
+  const [page, setPage] = useState(1);
+  const [data, setData] = useState<{ items: any[]; total: number } | null>(null);
+  const [err, setErr] = useState('');
+  const [detail, setDetail] = useState<any>(null);
+
+  useEffect(() => {
+    setErr('');
+    get<any>('records', { ...params(applied), limit: PER, offset: (page - 1) * PER })
+      .then((r) => setData({ items: r.items ?? [], total: r.total ?? 0 }))
+      .catch((e) => setErr(errMsg(e)));
+  }, [applied, page]);
+
+  const set = (k: keyof F) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  const [csvBusy, setCsvBusy] = useState(false);
+  const csv = async () => {
+    setCsvBusy(true); setErr('');
+    try {
+      const rows: any[] = [];
+      let total = 0;
+      do {
+        const r = await get<any>('records', { ...params(applied), limit: 500, offset: rows.length });
+        total = r.total ?? 0;
+        if (!(r.items ?? []).length) break;
+        rows.push(...r.items);
+      } while (rows.length < total);
+      saveCsv(rows);
+    } catch (e) { setErr(errMsg(e)); } finally { setCsvBusy(false); }
+  };
+
+  return (
+    <section>
+      <div class="page-head"><h2>{t('nav.records')}</h2><button type="button" data-testid="records-csv" disabled={csvBusy} onClick={csv}>{csvBusy ? t('common.wait') : t('common.csv')}</button></div>
+      <form class="filters" onSubmit={(e) => { e.preventDefault(); setPage(1); setApplied({ ...f }); }}>
+        <Field label={t('records.from')}><input type="datetime-local" value={f.from} onInput={set('from')} /></Field>
+        <Field label={t('records.to')}><input type="datetime-local" value={f.to} onInput={set('to')} /></Field>
+        <Field label={t('records.name')}><input name="name" value={f.name} onInput={set('name')} /></Field>
+        <Field label={t('records.source')}><input name="source" value={f.source} onInput={set('source')} /></Field>
+        <Field label={t('records.min_score')}><input type="number" step="0.01" min="0" max="1" value={f.min_score} onInput={set('min_score')} /></Field>
+        <Field label={t('records.max_score')}><input type="number" step="0.01" min="0" max="1" value={f.max_score} onInput={set('max_score')} /></Field>
+        <Field label={t('records.matched')}>
+          <select value={f.matched} onChange={set('matched')}>
+            <option value="">{t('common.all')}</option><option value="true">{t('records.matched_yes')}</option><option value="false">{t('records.matched_no')}</option>
+          </select></Field>
+        <div class="row"><button type="submit" class="primary">{t('common.search')}</button><button type="button" onClick={() => { setF(EMPTY); setApplied(EMPTY); }}>{t('common.reset')}</button></div>
+      </form>
+      <Msg kind="error" text={err} />
+      {!data && !err && <Loading />}
+      {data && (
+        <div class="table-wrap"><table data-testid="records-table">
+          <thead><tr><th>{t('records.time')}</th><th>{t('records.probe')}</th><th>{t('records.enrolled')}</th><th>{t('records.name')}</th><th>{t('records.score')}</th><th>{t('records.decision')}</th><th>{t('records.source')}</th></tr></thead>
+          <tbody>
+            {data.items.length === 0 && <tr><td colSpan={7} class="muted">{t('common.none')}</td></tr>}
+            {data.items.map((r) => (
+              <tr key={r.id} class="click" onClick={() => setDetail(r)} data-record={r.id}>
+                <td>{fmtTime(r.time)}</td>
+                <td>{pics && r.snapshot_url && <img class="thumb" loading="lazy" src={imgUrl(r.snapshot_url)} alt="" />}</td>
+                <td>{pics && r.enrolment_image_url && <img class="thumb" loading="lazy" src={imgUrl(r.enrolment_image_url)} alt="" />}</td>
+                <td>{r.person_name ?? ''}</td>
+                <td>{typeof r.score === 'number' ? r.score.toFixed(3) : ''}</td>
+                <td>{decision(r)}</td>
+                <td>{r.source ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table></div>
+      )}
+      {data && <Pager page={page} pages={Math.ceil(data.total / PER)} onPage={setPage} />}
+      {detail && (
+        <Modal title={t('records.detail')} onClose={() => setDetail(null)}>
+          <div class="pair">
+            {pics && detail.snapshot_url && <figure><img src={imgUrl(detail.snapshot_url)} alt="" /><figcaption>{t('records.probe')}</figcaption></figure>}
+            {pics && detail.enrolment_image_url && <figure><img src={imgUrl(detail.enrolment_image_url)} alt="" /><figcaption>{t('records.enrolled')}</figcaption></figure>}
+          </div>
+          <dl class="kv">{Object.entries(detail).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => (
+            <div key={k}><dt>{k}</dt><dd>{k === 'time' ? fmtTime(v) : String(v)}</dd></div>
+          ))}</dl>
+        </Modal>
+      )}
+    </section>
+  );
+}
+
+const CSV_COLS = ['id', 'time', 'source', 'decision', 'matched', 'person_id', 'person_name', 'face_id', 'score', 'cosine', 'liveness'];
+
+function saveCsv(rows: any[]) {
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const lines = [CSV_COLS.join(',')];
+  for (const r of rows) lines.push(CSV_COLS.map((c) => cell(c === 'time' ? new Date(Number(r.time) * 1000).toISOString() : r[c])).join(','));
+  const blob = new Blob(['\ufeff' + lines.join('\r\n') + '\r\n'], { type: 'text/csv;charset=utf-8' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = 'records.csv';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
+
+function decision(r: any): string {
+  const d = r.decision ?? (r.matched ? 'match' : 'stranger');
+  const k = `decision.${d}`;
+  const w = t(k);
+  return w === k ? String(d) : w;
+}
