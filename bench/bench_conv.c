@@ -59,7 +59,7 @@ static double median(double *t) {
 
 static float *rand_buf(size_t n) {
     float *p = fk__malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < n; i++) p[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
     return p;
 }
 
