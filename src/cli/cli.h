@@ -23,6 +23,10 @@ int fk_cli_enroll(int argc, char **argv);       /* cmd_gallery.c */
 int fk_cli_identify(int argc, char **argv);     /* cmd_gallery.c */
 int fk_cli_gallery(int argc, char **argv);      /* cmd_gallery.c: gallery list|show|remove */
 int fk_cli_bench_search(int argc, char **argv); /* cmd_gallery.c: bench search (from main.c) */
+int fk_cli_serve(int argc, char **argv);  /* cmd_server.c: serve --data DIR --listen HOST:PORT */
+int fk_cli_user(int argc, char **argv);   /* cmd_server.c: user add */
+int fk_cli_apikey(int argc, char **argv); /* cmd_server.c: apikey create */
+int fk_cli_audit(int argc, char **argv);  /* cmd_server.c: audit verify */
 
 /* Directory holding models/<package>/ files: $FK_MODELS_DIR, else the source tree's models/. */
 const char *fk_cli_models_dir(void);

@@ -32,6 +32,10 @@ static const struct {
     {"enroll", fk_cli_enroll, "enrol a person: enroll --data DIR --name NAME [--group G] [--external-id ID] IMG..."},
     {"identify", fk_cli_identify, "1:N search: identify --data DIR IMG [--group G] [--top K]"},
     {"gallery", fk_cli_gallery, "gallery list|show|remove|export|import --data DIR ..."},
+    {"serve", fk_cli_serve, "the HTTP service: serve --data DIR --listen HOST:PORT [--config FILE]"},
+    {"user", fk_cli_user, "accounts: echo PASS | user add --data DIR --name NAME --role ROLE --password-stdin"},
+    {"apikey", fk_cli_apikey, "API keys: apikey create --data DIR --role ROLE --name NAME"},
+    {"audit", fk_cli_audit, "audit log: audit verify --data DIR"},
 };
 
 const char *fk_cli_models_dir(void) {

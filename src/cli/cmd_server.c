@@ -1,0 +1,85 @@
+/*
+ * cmd_server.c — the service commands: `serve` (the HTTP API, src/server), `user add`, `apikey create`
+ * and `audit verify` (offline work on DATA/server.db). Argument parsing only; the work is in src/server.
+ */
+#include "cli.h"
+#include "server/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *opt(int argc, char **argv, const char *name, int *bad) {
+    const char *v = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], name)) {
+            if (i + 1 >= argc) {
+                *bad = 1;
+                return NULL;
+            }
+            v = argv[++i];
+        }
+    return v;
+}
+
+static int flag(int argc, char **argv, const char *name) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], name)) return 1;
+    return 0;
+}
+
+int fk_cli_serve(int argc, char **argv) {
+    int bad = 0;
+    const char *data = opt(argc, argv, "--data", &bad), *listen = opt(argc, argv, "--listen", &bad),
+               *config = opt(argc, argv, "--config", &bad);
+    if (bad || flag(argc, argv, "-h") || flag(argc, argv, "--help")) {
+        fprintf(bad ? stderr : stdout, "usage: facekit serve --data DIR --listen HOST:PORT [--config FILE]\n");
+        return bad ? 2 : 0;
+    }
+    return fk__srv_serve(data, listen, config, fk_cli_models_dir());
+}
+
+int fk_cli_user(int argc, char **argv) {
+    int bad = 0;
+    const char *data = opt(argc, argv, "--data", &bad), *name = opt(argc, argv, "--name", &bad),
+               *role = opt(argc, argv, "--role", &bad);
+    if (argc < 2 || strcmp(argv[1], "add") || bad || !data || !name || !role || !flag(argc, argv, "--password-stdin")) {
+        fprintf(stderr, "usage: echo PASS | facekit user add --data DIR --name NAME --role ROLE --password-stdin\n"
+                        "       ROLE: admin, operator, auditor or device\n");
+        return 2;
+    }
+    char pw[512];
+    if (!fgets(pw, sizeof pw, stdin)) {
+        fprintf(stderr, "facekit user add: no password on standard input\n");
+        return 2;
+    }
+    pw[strcspn(pw, "\r\n")] = 0;
+    if (!fk__role_parse(role)) {
+        fprintf(stderr, "facekit user add: --role must be admin, operator, auditor or device\n");
+        return 2;
+    }
+    int rc = fk__srv_user_add(data, name, role, pw);
+    memset(pw, 0, sizeof pw);
+    return rc;
+}
+
+int fk_cli_apikey(int argc, char **argv) {
+    int bad = 0;
+    const char *data = opt(argc, argv, "--data", &bad), *name = opt(argc, argv, "--name", &bad),
+               *role = opt(argc, argv, "--role", &bad);
+    if (argc < 2 || strcmp(argv[1], "create") || bad || !data || !name || !role) {
+        fprintf(stderr, "usage: facekit apikey create --data DIR --role ROLE --name NAME\n");
+        return 2;
+    }
+    return fk__srv_apikey_create(data, name, role);
+}
+
+int fk_cli_audit(int argc, char **argv) {
+    int bad = 0;
+    const char *data = opt(argc, argv, "--data", &bad);
+    if (argc < 2 || strcmp(argv[1], "verify") || bad || !data) {
+        fprintf(stderr, "usage: facekit audit verify --data DIR\n");
+        return 2;
+    }
+    return fk__srv_audit_verify(data);
+}

@@ -1,0 +1,135 @@
+/*
+ * config.c — `facekit serve` configuration: defaults, a JSON config file, then FK_SERVE_* environment
+ * overrides (environment wins); and the server's stderr logger with a level. Secrets never pass through
+ * the logger: callers log names and outcomes, never passwords, keys, cookies or captcha answers.
+ */
+#include "server/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int g_level = FK_LOG_INFO;
+
+void fk__srv_log_level(int level) { g_level = level; }
+
+void fk__srv_log(int level, const char *fmt, ...) {
+    if (level > g_level) return;
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    char ts[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s facekit-serve %s: %s\n", ts, names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+}
+
+void fk__srv_config_default(fk_srv_config_t *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->data, sizeof c->data, "data");
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    c->max_body = (size_t)16 << 20;
+    c->max_header = 16 << 10;
+    c->request_timeout = 30;
+    c->max_uploads = 8;
+    c->threads = 4;
+    c->session_ttl = 8 * 3600;
+    c->captcha_ttl = 120;
+    c->notify_interval_ms = 500;
+    c->log_level = FK_LOG_INFO;
+}
+
+static int level_of(const char *s) {
+    if (!strcmp(s, "error")) return FK_LOG_ERROR;
+    if (!strcmp(s, "warn")) return FK_LOG_WARN;
+    if (!strcmp(s, "debug")) return FK_LOG_DEBUG;
+    return FK_LOG_INFO;
+}
+
+/* one table: name, kind (s string, z size, i int, l level), offset */
+#define F(n, k, m) {n, k, offsetof(fk_srv_config_t, m), sizeof(((fk_srv_config_t *)0)->m)}
+static const struct {
+    const char *name;
+    char kind;
+    size_t off, size;
+} fields[] = {
+    F("data", 's', data), F("listen", 's', listen), F("tls_cert", 's', tls_cert), F("tls_key", 's', tls_key),
+    F("models", 's', models), F("max_body", 'z', max_body), F("max_header", 'z', max_header),
+    F("request_timeout", 'i', request_timeout), F("max_uploads", 'i', max_uploads), F("threads", 'i', threads),
+    F("session_ttl", 'i', session_ttl), F("captcha_ttl", 'i', captcha_ttl),
+    F("notify_interval_ms", 'i', notify_interval_ms), F("log_level", 'l', log_level),
+};
+#undef F
+
+static int set_field(fk_srv_config_t *c, size_t i, const char *v, char *err, size_t errsize) {
+    char *p = (char *)c + fields[i].off;
+    if (fields[i].kind == 's') {
+        snprintf(p, fields[i].size, "%s", v);
+        return 0;
+    }
+    if (fields[i].kind == 'l') {
+        *(int *)p = level_of(v);
+        return 0;
+    }
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || x <= 0) {
+        snprintf(err, errsize, "%s: not a positive integer: %s", fields[i].name, v);
+        return -1;
+    }
+    if (fields[i].kind == 'z') *(size_t *)p = (size_t)x;
+    else *(int *)p = (int)x;
+    return 0;
+}
+
+int fk__srv_config_load(fk_srv_config_t *c, const char *path, char *err, size_t errsize) {
+    if (path) {
+        json_error_t je;
+        json_t *j = json_load_file(path, 0, &je);
+        if (!j || !json_is_object(j)) {
+            snprintf(err, errsize, "%s: %s (line %d)", path, j ? "not a JSON object" : je.text, je.line);
+            json_decref(j);
+            return -1;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            size_t i;
+            for (i = 0; i < sizeof fields / sizeof fields[0]; i++)
+                if (!strcmp(fields[i].name, k)) break;
+            if (i == sizeof fields / sizeof fields[0]) {
+                snprintf(err, errsize, "%s: unknown setting \"%s\"", path, k);
+                json_decref(j);
+                return -1;
+            }
+            char tmp[1100];
+            if (json_is_string(v)) snprintf(tmp, sizeof tmp, "%s", json_string_value(v));
+            else if (json_is_integer(v)) snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v));
+            else {
+                snprintf(err, errsize, "%s: \"%s\" must be a string or an integer", path, k);
+                json_decref(j);
+                return -1;
+            }
+            if (set_field(c, i, tmp, err, errsize)) {
+                json_decref(j);
+                return -1;
+            }
+        }
+        json_decref(j);
+    }
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char env[64];
+        snprintf(env, sizeof env, "FK_SERVE_%s", fields[i].name);
+        for (char *q = env; *q; q++)
+            if (*q >= 'a' && *q <= 'z') *q = (char)(*q - 32);
+        const char *v = getenv(env);
+        if (v && *v && set_field(c, i, v, err, errsize)) return -1;
+    }
+    return 0;
+}
