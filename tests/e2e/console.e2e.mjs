@@ -92,7 +92,7 @@ const IMG = {
   obama2: `${FACES}/examples/knn_examples/train/obama/obama2.jpg`,
   biden1: `${FACES}/examples/knn_examples/train/biden/biden.jpg`,
   biden2: `${FACES}/examples/knn_examples/train/biden/biden2.jpg`,
-  obamaProbe: `${FACES}/examples/obama-480p.jpg`,
+  obamaProbe: `${FACES}/tests/test_images/obama3.jpg`,
   bidenProbe: `${FACES}/examples/biden.jpg`,
 };
 for (const [k, f] of Object.entries(IMG)) if (!fs.existsSync(f)) { console.error(`console.e2e: missing test photo ${k}: ${f}`); process.exit(2); }
@@ -118,7 +118,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const newPage = async (opts = {}) => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...opts });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', ...opts });
   const p = await ctx.newPage();
   p.setDefaultTimeout(60000);
   p.on('dialog', (d) => d.accept());
@@ -184,7 +184,7 @@ await step('enrol two people from photos with consent and purpose (quality in wo
   check(words.length > 0, 'no quality feedback shown');
   await shot(admin, 'persons-enrol');
   await save1();
-  const save2 = await createPerson(admin, 'Joe Biden', [IMG.biden1, IMG.biden2], '门禁通行');
+  const save2 = await createPerson(admin, 'Joe Biden', [IMG.biden2], '门禁通行');
   await save2();
   await admin.waitForSelector('[data-person="Barack Obama"]');
   await admin.waitForSelector('[data-person="Joe Biden"]');
@@ -361,6 +361,7 @@ await step('English and phone width', async () => {
     await phone.goto(`${BASE}/#/${pg}`);
     if (pg === 'dashboard') await phone.reload();
     await phone.waitForSelector('main h2');
+    await phone.waitForLoadState('networkidle');
     await phone.waitForTimeout(300);
     const over = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(over <= 1, `${pg} is ${over}px wider than the phone`);

@@ -32,10 +32,10 @@ export function Settings(_: { me: Me }) {
 
   if (!s) return <section><h2>{t('nav.settings')}</h2><Msg kind="error" text={err} />{!err && <Loading />}{err && <button type="button" onClick={load}>{t('settings.load')}</button>}</section>;
 
-  const num = (k: string, step = 0.01) => (
+  const num = (k: string, step: number | 'any' = 'any') => (
     <input type="number" name={k} step={step} value={s[k] ?? ''} onInput={(e) => { const v = (e.target as HTMLInputElement).value; setS({ ...s, [k]: v === '' ? undefined : Number(v) }); }} />);
   const str = (k: string) => (
-    <input type="url" name={k} value={s[k] ?? ''} onInput={(e) => setS({ ...s, [k]: (e.target as HTMLInputElement).value })} />);
+    <input type="text" inputMode="url" name={k} value={s[k] ?? ''} onInput={(e) => setS({ ...s, [k]: (e.target as HTMLInputElement).value })} />);
   const cam = s.camera ?? {};
   const setCam = (k: string, v: unknown) => setS({ ...s, camera: { ...cam, [k]: v } });
   const sel = (k: string, opts: (string | number)[], numeric = false) => (
