@@ -330,6 +330,7 @@ int fk__fast_fc_prepare(fk__graph *g, fk__node *n) {
     if ((trans_b ? B->dims[1] : B->dims[0]) != K || (trans_b ? B->dims[0] : B->dims[1]) != N || M < 1 || N < 1 ||
         K < 1 || fc_numel(O) != M * N)
         return FK_OK;
+    if (M * N * K < 16384) return FK_OK; /* tiny (fr_age's 3x6 heads): packing A costs more than the plain loop */
     if (a->act == FK__ACT_PRELU) {
         const float *s = fc_const(g, a->act_slope);
         if (!s || (fc_numel(&g->t[a->act_slope]) != N && fc_numel(&g->t[a->act_slope]) != 1)) return FK_OK;
