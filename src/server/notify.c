@@ -121,6 +121,7 @@ static void *notifier(void *arg) {
             __atomic_fetch_add(rc ? &s->m_notify_fail : &s->m_notify_ok, 1, __ATOMIC_RELAXED);
             if (rc) fk__srv_log(FK_LOG_DEBUG, "notify %s: %s (retrying)", id, err);
             free(body);
+            body = NULL;
             if (!rc) continue; /* drain quickly */
         }
         free(body);
