@@ -18,10 +18,11 @@ fail() { echo "test_console_e2e: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 [ -x /usr/bin/chromium ] || [ -n "${FK_CHROMIUM:-}" ] || fail "/usr/bin/chromium not installed (scripts/setup installs the Debian package chromium)"
 command -v node >/dev/null || fail "node not installed"
 
-# The test-hooks build of the command (forced captcha); a release binary has no such hook.
+# The test-hooks build of the command (forced captcha; tests/CMakeLists.txt builds facekit-testhooks and
+# passes FK_BIN_TESTHOOKS); a release binary has no such hook.
 # A build configured with -DFK_TEST_HOOKS=ON (make asan) has the hook in facekit itself: the hook's
 # environment variable name is then in the binary.
-serve_bin=${FK_TESTHOOKS_BIN:-$build/facekit-testhooks}
+serve_bin=${FK_TESTHOOKS_BIN:-${FK_BIN_TESTHOOKS:-$build/tests/facekit-testhooks}}
 if [ ! -x "$serve_bin" ] && grep -q FK_TEST_CAPTCHA_ANSWER "$bin" 2>/dev/null; then serve_bin=$bin; fi
 [ -x "$serve_bin" ] || fail "$serve_bin not found: the service's test-hooks binary (built with FK_TEST_HOOKS) is needed to log in"
 grep -q FK_TEST_CAPTCHA_ANSWER "$serve_bin" || fail "$serve_bin has no test captcha hook (not built with FK_TEST_HOOKS)"

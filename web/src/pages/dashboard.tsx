@@ -53,9 +53,9 @@ export function Dashboard(_: { me: Me }) {
       <div class="page-head"><h2>{t('nav.dashboard')}</h2><button type="button" onClick={load}>{t('common.refresh')}</button></div>
       <Msg kind="error" text={err} />
       <div class="tiles">
-        <div class="tile good" data-testid="tile-matches"><b>{n('match')}</b><span>{t('dash.matches')}</span></div>
+        <div class="tile tile-good" data-testid="tile-matches"><b>{n('match')}</b><span>{t('dash.matches')}</span></div>
         <div class="tile" data-testid="tile-strangers"><b>{n('stranger')}</b><span>{t('dash.strangers')}</span></div>
-        <div class="tile warn" data-testid="tile-spoofs"><b>{n('spoof')}</b><span>{t('dash.spoofs')}</span></div>
+        <div class="tile tile-warn" data-testid="tile-spoofs"><b>{n('spoof')}</b><span>{t('dash.spoofs')}</span></div>
       </div>
       <h3>{t('dash.by_source')}</h3>
       {!sources && !err && <Loading />}

@@ -191,15 +191,19 @@ function PersonDetail({ person, onClose }: { person: any; onClose: () => void })
   const [faces, setFaces] = useState<any[] | null>(null);
   const [img, setImg] = useState<Picked | null>(null);
   const [consent, setConsent] = useState(false);
-  const [by, setBy] = useState(person.consent?.by ?? person.name ?? '');
-  const [purpose, setPurpose] = useState(person.consent?.purpose ?? '');
+  const [by, setBy] = useState<string>(person.consent?.by ?? '');
+  const [purpose, setPurpose] = useState<string>(person.consent?.purpose ?? '');
   const [results, setResults] = useState<PhotoResult[]>([]);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
 
   const loadFaces = () => get<any>(`persons/${person.id}/faces`).then((r) => setFaces(r.items ?? [])).catch((e) => setErr(errMsg(e)));
   useEffect(() => {
-    get<any>(`persons/${person.id}`).then(setP).catch((e) => setErr(errMsg(e)));
+    get<any>(`persons/${person.id}`).then((x) => {
+      setP(x);
+      if (x?.consent?.by) setBy((v: string) => v || x.consent.by);
+      if (x?.consent?.purpose) setPurpose((v: string) => v || x.consent.purpose);
+    }).catch((e) => setErr(errMsg(e)));
     loadFaces();
   }, []);
 
