@@ -115,10 +115,11 @@ let BASE = API, proxy = null;
 
 const browser = await chromium.launch({
   executablePath: process.env.FK_CHROMIUM || '/usr/bin/chromium', headless: true,
-  args: ['--lang=zh-CN', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: ['--lang=zh-CN', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const newPage = async (opts = {}) => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', ...opts });
+  await ctx.grantPermissions(['camera']);
   const p = await ctx.newPage();
   p.setDefaultTimeout(60000);
   p.on('dialog', (d) => d.accept());
@@ -199,6 +200,29 @@ await step('enrol two people from photos with consent and purpose (quality in wo
   await shot(admin, 'person-detail');
   await admin.click('.modal-head button');
   await shot(admin, 'persons');
+});
+
+await step('webcam capture (fake camera): the photo is checked and refused with the reason in words', async () => {
+  await nav(admin, 'persons');
+  await admin.click('[data-person="Barack Obama"] [data-testid=enrol]');
+  await admin.waitForSelector('[data-testid=enrol-form]');
+  await admin.click('[data-testid=enrol-form] .imginput button');
+  await admin.waitForSelector('[data-testid=enrol-form] video.webcam');
+  await admin.waitForFunction(() => document.querySelector('video.webcam')?.videoWidth > 0);
+  await admin.click('[data-testid=enrol-form] .imginput button');
+  await admin.waitForSelector('[data-testid=enrol-form] img.preview');
+  check(await admin.inputValue('[data-testid=enrol-form] input[name=consent_purpose]') === '门禁通行', 'recorded purpose not prefilled');
+  await admin.check('[data-testid=enrol-form] input[name=consent]');
+  await admin.fill('[data-testid=enrol-form] input[name=consent_by]', 'Barack Obama');
+  await admin.click('[data-testid=enrol-form] button[type=submit]');
+  await admin.waitForSelector('[data-testid=photo-results] li[data-status=refused]');
+  const txt = await admin.textContent('[data-testid=photo-results]');
+  check(txt.includes('未检测到人脸'), `no words for a faceless photo: ${txt}`);
+  check(await admin.isChecked('[data-testid=enrol-form] input[name=consent]'), 'consent tick lost after a refusal');
+  await shot(admin, 'enrol-webcam-refused');
+  await admin.click('.modal-head button');
+  const ob = (await apiGet(admin, 'persons')).body.items.find((x) => x.name === 'Barack Obama');
+  check(ob.faces === 2, `a refused photo changed the faces: ${ob.faces}`);
 });
 
 await step('compare: same person / different, threshold slider live', async () => {
