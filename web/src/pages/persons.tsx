@@ -88,13 +88,13 @@ export function Persons(_: { me: Me }) {
       {!data && !err && <Loading />}
       {data && (
         <div class="table-wrap"><table data-testid="persons-table">
-          <thead><tr><th>{t('persons.name')}</th><th>{t('persons.ext_id')}</th><th>{t('persons.group')}</th><th>{t('persons.faces')}</th><th>{t('persons.created')}</th><th /></tr></thead>
+          <thead><tr><th>{t('persons.name')}</th><th class="hide-sm">{t('persons.ext_id')}</th><th class="hide-sm">{t('persons.group')}</th><th>{t('persons.faces')}</th><th class="hide-sm">{t('persons.created')}</th><th /></tr></thead>
           <tbody>
             {data.items.length === 0 && <tr><td colSpan={6} class="muted">{t('common.none')}</td></tr>}
             {data.items.map((p) => (
               <tr key={p.id} data-person={p.name}>
-                <td><a href="javascript:void 0" onClick={() => setOpen(p)}>{p.name}</a></td><td>{p.external_id ?? ''}</td><td>{p.group ?? ''}</td>
-                <td>{p.faces ?? ''}</td><td>{fmtTime(p.created_at)}</td>
+                <td><a href="javascript:void 0" onClick={() => setOpen(p)}>{p.name}</a></td><td class="hide-sm">{p.external_id ?? ''}</td><td class="hide-sm">{p.group ?? ''}</td>
+                <td>{p.faces ?? ''}</td><td class="hide-sm">{fmtTime(p.created_at)}</td>
                 <td class="actions">
                   <button type="button" data-testid="enrol" onClick={() => setOpen(p)}>{t('persons.enrol')}</button>
                   <button type="button" class="danger" onClick={() => remove(p)}>{t('common.delete')}</button>

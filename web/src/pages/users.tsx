@@ -35,12 +35,12 @@ export function Users(_: { me: Me }) {
       {!list && !err && <Loading />}
       {list && (
         <div class="table-wrap"><table data-testid="users-table">
-          <thead><tr><th>{t('login.username')}</th><th>{t('users.role')}</th><th>{t('users.status')}</th><th>{t('users.last_login')}</th><th /></tr></thead>
+          <thead><tr><th>{t('login.username')}</th><th>{t('users.role')}</th><th>{t('users.status')}</th><th class="hide-sm">{t('users.last_login')}</th><th /></tr></thead>
           <tbody>{list.map((u) => (
             <tr key={u.id} data-user={u.username}>
               <td>{u.username}</td><td>{(u.roles ?? [u.role]).map((r: string) => t(`role.${r}`)).join(', ')}</td>
               <td data-testid="user-status">{u.disabled ? t('users.disabled') : locked(u) ? t('users.locked_until', { time: fmtTime(u.locked_until) }) : t('users.active')}</td>
-              <td>{u.last_login_at ? fmtTime(u.last_login_at) : '—'}</td>
+              <td class="hide-sm">{u.last_login_at ? fmtTime(u.last_login_at) : '—'}</td>
               <td class="actions">
                 <button type="button" onClick={() => setEdit(u)}>{t('common.edit')}</button>
                 <button type="button" onClick={() => change(u, { disabled: !u.disabled })}>{u.disabled ? t('users.enable') : t('users.disable')}</button>
