@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test test-deps asan bench bench-nn clean
+.PHONY: all setup build run test test-deps asan bench bench-nn bench-server clean
 
 all: build
 
@@ -15,9 +15,13 @@ build: setup
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The main job: `facekit serve` on SQLite under ./data (git-ignored). The first start creates the user
+# "admin" and prints its one-time password (changed at first login). LISTEN=HOST:PORT to change the address.
+DATA    ?= data
+LISTEN  ?= 127.0.0.1:8080
 run: build
-	$(BUILD)/facekit version
 	$(BUILD)/facekit models
+	$(BUILD)/facekit serve --data $(DATA) --listen $(LISTEN) $(if $(CONFIG),--config $(CONFIG))
 
 # Test-only reference runtimes (ONNX Runtime, TensorFlow.js) from npm, pinned by tests/ref/package-lock.json.
 # --ignore-scripts: onnxruntime-node's install script tries a download that cannot work here.
@@ -33,12 +37,16 @@ asan: setup test-deps
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
-bench: build bench-nn
+bench: build bench-nn bench-server
 
 # Our executor against ONNX Runtime 1.30, model by model, 1 thread (bench/bench_nn.js; docs/performance.md).
 bench-nn: build
 	@test -d tests/ref/node_modules/onnxruntime-node || (cd tests/ref && npm ci --ignore-scripts)
 	node bench/bench_nn.js --timer $(BUILD)/bench/nn_time --flush $(BUILD)/bench/fk_flush_model $(BENCH_NN_FLAGS)
+
+# wrk: 32 connections for 20 s posting two small JPEGs to /api/v1/compare (bench/bench_server.sh).
+bench-server: build
+	bench/bench_server.sh $(BUILD)/facekit
 
 clean:
 	rm -rf $(BUILD) build-asan

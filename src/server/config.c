@@ -37,7 +37,7 @@ void fk__srv_config_default(fk_srv_config_t *c) {
     c->max_body = (size_t)16 << 20;
     c->max_header = 16 << 10;
     c->request_timeout = 30;
-    c->max_uploads = 8;
+    c->max_uploads = 64; /* requests with a body in flight: bounds memory (64 x max_body) */
     c->threads = 4;
     c->session_ttl = 8 * 3600;
     c->captcha_ttl = 120;
