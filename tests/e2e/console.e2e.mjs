@@ -318,7 +318,29 @@ await step('a failed save keeps what was typed (network error)', async () => {
   await admin.unroute('**/api/v1/settings');
 });
 
+await step('an expired session: login dialog over the page, the typed message survives and is sent', async () => {
+  await nav(admin, 'help');
+  await admin.fill('textarea[name=message]', '会话过期时输入的留言');
+  await admin.fill('input[name=contact]', 'ops@example.com');
+  await admin.context().clearCookies();
+  await admin.click('[data-testid=help-form] button[type=submit]');
+  await admin.waitForSelector('.modal [data-testid=login-form] [data-testid=captcha-img]');
+  check(await admin.inputValue('textarea[name=message]') === '会话过期时输入的留言', 'message lost when the session expired');
+  await shot(admin, 'session-expired');
+  await admin.fill('.modal input[name=username]', 'admin');
+  await admin.fill('.modal input[name=password]', PW.admin);
+  await admin.fill('.modal input[name=captcha]', CAPTCHA);
+  await admin.click('.modal [data-testid=login-form] button[type=submit]');
+  await admin.waitForSelector('.modal', { state: 'detached' });
+  await admin.click('[data-testid=help-form] button[type=submit]');
+  await admin.waitForSelector('[data-testid=help-form] [data-msg=ok]');
+  const list = await apiGet(admin, 'support');
+  check(list.body.items.some((m) => m.message === '会话过期时输入的留言'), 'message not stored after logging in again');
+});
+
 await step('settings: change, save, restart the service, still there', async () => {
+  await nav(admin, 'settings');
+  await admin.waitForSelector('input[name=retention_days]');
   await admin.fill('input[name=retention_days]', '45');
   await admin.selectOption('select[name="camera.led"]', 'blink');
   await admin.click('[data-testid=settings-save]');
