@@ -39,7 +39,13 @@ export function errorText(body: any, status: number): string {
   // The service answers {"error":{"code","message","message_zh"}}; Chinese text where it has one.
   if (body && typeof body === 'object' && body.error && typeof body.error === 'object') {
     const e = body.error;
-    if (getLang() === 'zh-CN' && e.message_zh) return String(e.message_zh);
+    if (getLang() === 'zh-CN') {
+      if (e.message_zh) return String(e.message_zh);
+      // No Chinese text from the service: a Chinese sentence for the error code, the service's words after it.
+      const k = `code.${e.code}`;
+      const w = t(k);
+      if (w !== k) return e.message ? `${w}（${e.message}）` : w;
+    }
     if (e.message) return String(e.message);
     if (e.code) return String(e.code);
   }
