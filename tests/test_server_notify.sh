@@ -34,7 +34,7 @@ start_receiver() { # appends one line per delivery "event_id type" to $T/deliver
   : > "$T/deliveries"   # the readiness probe above is not an event
 }
 
-start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 || { echo "0 passed, 1 failed"; exit 1; }
+start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1 || { echo "0 passed, 1 failed"; exit 1; }
 KA=$("$B" apikey create --data "$G" --role admin --name admin-key | tail -1)
 KD=$("$B" apikey create --data "$G" --role device --name gate | tail -1)
 A=(-H "X-API-Key: $KA")
@@ -53,7 +53,7 @@ req GET /api/v1/metrics "${A[@]}"; check 'grep -q "^facekit_notify_pending 3" "$
 stop_server; check '[ $SRC = 0 ]'
 
 # restart with the receiver still down, then bring it up: all three arrive, once each
-start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200
+start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1
 start_receiver
 for _ in $(seq 1 150); do [ "$(sort -u "$T/deliveries" | wc -l)" -ge 3 ] && break; sleep 0.2; done
 check '[ "$(cut -d" " -f1 "$T/deliveries" | sort -u | wc -l)" = 3 ]'
@@ -64,7 +64,7 @@ req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img1.jpg"; check '[ 
 for _ in $(seq 1 100); do [ "$(wc -l < "$T/deliveries")" -ge 4 ] && break; sleep 0.2; done
 stop_server
 # a restart must not resend anything delivered
-start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200
+start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1
 sleep 1.5
 req GET /api/v1/notifications "${A[@]}"
 check '[ "$(jget j.total)" = 4 ] && [ "$(jget "j.items.every(e=>e.delivered_at>0)")" = true ]'

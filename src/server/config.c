@@ -42,6 +42,7 @@ void fk__srv_config_default(fk_srv_config_t *c) {
     c->session_ttl = 8 * 3600;
     c->captcha_ttl = 120;
     c->notify_interval_ms = 500;
+    c->notify_max_backoff = 60;
     c->log_level = FK_LOG_INFO;
 }
 
@@ -63,7 +64,8 @@ static const struct {
     F("models", 's', models), F("max_body", 'z', max_body), F("max_header", 'z', max_header),
     F("request_timeout", 'i', request_timeout), F("max_uploads", 'i', max_uploads), F("threads", 'i', threads),
     F("session_ttl", 'i', session_ttl), F("captcha_ttl", 'i', captcha_ttl),
-    F("notify_interval_ms", 'i', notify_interval_ms), F("log_level", 'l', log_level),
+    F("notify_interval_ms", 'i', notify_interval_ms), F("notify_max_backoff", 'i', notify_max_backoff),
+    F("log_level", 'l', log_level),
 };
 #undef F
 

@@ -2,7 +2,7 @@
  * notify.c — match / stranger / spoof events POSTed as JSON to the configured notification URL. Events
  * are first written to the outbox table in server.db (in the same lock as the record that caused them),
  * then a notifier thread delivers them with libcurl, oldest first, retrying with a growing delay
- * (1 s, 2 s, 4 s ... 60 s) while the receiver is down. An event is marked delivered as soon as the
+ * (1 s, 2 s, 4 s ... notify_max_backoff, default 60 s; all pending ones again at start) while the receiver is down. An event is marked delivered as soon as the
  * receiver answers 2xx, so a restart resends only undelivered events; every event carries a unique
  * event_id (also in the X-Facekit-Event-Id header) so a receiver can drop a repeat.
  */
@@ -114,6 +114,7 @@ static void *notifier(void *arg) {
                              (int64_t)time(NULL), id);
             else {
                 double delay = attempts < 6 ? (double)(1 << attempts) : 60.0;
+                if (delay > s->cfg.notify_max_backoff) delay = s->cfg.notify_max_backoff;
                 fk__sdb_exec(s->db, "UPDATE outbox SET attempts=attempts+1, next_at=?, last_error=? WHERE event_id=?", "dss",
                              fk__now() + delay, err, id);
             }
@@ -139,6 +140,10 @@ static void *notifier(void *arg) {
 
 int fk__notify_start(fk_srv_t *s) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* a restart is a good moment to try every pending event again at once */
+    pthread_mutex_lock(&s->db_lock);
+    fk__sdb_exec(s->db, "UPDATE outbox SET next_at=0 WHERE delivered_at=0", "");
+    pthread_mutex_unlock(&s->db_lock);
     if (pthread_create(&s->notifier, NULL, notifier, s)) return -1;
     s->notifier_started = 1;
     return 0;

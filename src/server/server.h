@@ -36,6 +36,7 @@ typedef struct fk_srv_config {
     int session_ttl;       /* seconds */
     int captcha_ttl;       /* seconds */
     int notify_interval_ms;
+    int notify_max_backoff; /* seconds between retries of an event at most */
     int log_level;         /* 0 error, 1 warn, 2 info, 3 debug */
 } fk_srv_config_t;
 
