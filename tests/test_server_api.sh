@@ -214,6 +214,14 @@ req PUT /api/v1/settings "${A[@]}" -H 'Content-Type: application/json' -d '{"cam
 req PUT /api/v1/settings "${A[@]}" -H 'Content-Type: application/json' -d '{"bogus":1}'; check '[ $CODE = 400 ]'
 req PUT /api/v1/settings "${A[@]}" -H 'Content-Type: application/json' -d '{"compare_threshold":2}'; check '[ $CODE = 400 ]'
 req GET /api/v1/metrics "${A[@]}"; check '[ $CODE = 200 ] && grep -q "^facekit_compare_total [1-9]" "$T/body"'
+# spoof: liveness required with an unreachable threshold -> decision spoof, kept in records
+req PUT /api/v1/settings "${A[@]}" -H 'Content-Type: application/json' -d '{"liveness_required":true,"liveness_threshold":1}'
+req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img12.jpg"; check '[ $CODE = 200 ] && [ "$(jget j.decision)" = spoof ]'
+req GET "/api/v1/records?decision=spoof" "${O[@]}"; check '[ "$(jget j.total)" = 1 ] && [ "$(jget "j.items[0].liveness!==null")" = true ]'
+req PUT /api/v1/settings "${A[@]}" -H 'Content-Type: application/json' -d '{"liveness_required":false}'
+# logout ends the session
+req POST /api/v1/auth/logout "${CS[@]}"; check '[ $CODE = 200 ] && grep -qi "^Set-Cookie: fk_session=;" "$T/hdr"'
+req GET /api/v1/auth/me "${C[@]}"; check '[ $CODE = 401 ]'
 req GET /metrics -H "X-API-Key: $KU"; check '[ $CODE = 200 ]'
 
 # ---- SIGTERM during a request: the request completes, the server exits 0 ----
@@ -236,6 +244,17 @@ check '[ "$(cat "$T/code")" = 413 ] && [ "$(jget j.error.code)" = too_large ]'
 req GET /api/v1/persons "${O[@]}"; check '[ "$(jget j.total)" = 1 ]'   # only Bob
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 30000 /dev/zero | tr '\0' a)" "$URL/api/v1/health")
 check '[ "$code" = 431 ] || [ "$code" = 413 ]'
+stop_server
+
+# ---- HTTPS through libmicrohttpd's GnuTLS support: a self-signed certificate ----
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1
+start_server "$G" FK_SERVE_TLS_CERT="$T/cert.pem" FK_SERVE_TLS_KEY="$T/key.pem"
+check 'grep -q "listening on https://" "$SOUT"'
+code=$(curl -s -k -o "$T/body" -w '%{http_code}' "https://127.0.0.1:$PORT/api/v1/health"); check '[ "$code" = 200 ] && [ "$(jget j.status)" = ok ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/v1/health"); check '[ "$code" != 200 ]'
+captcha_tls=$(curl -s -k "https://127.0.0.1:$PORT/api/v1/captcha" | node -e 'let b="";process.stdin.on("data",c=>b+=c).on("end",()=>console.log(JSON.parse(b).captcha_id))')
+curl -s -k -D "$T/hdr" -o /dev/null -H 'Content-Type: application/json' -d "{\"username\":\"olga\",\"password\":\"wrong-password\",\"captcha_id\":\"$captcha_tls\",\"captcha\":\"x\"}" "https://127.0.0.1:$PORT/api/v1/auth/login"
+check 'grep -q "^HTTP/1.1 401" "$T/hdr"'
 stop_server
 
 # ---- audit chain: verify, tamper, verify names the entry ----
