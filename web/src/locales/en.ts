@@ -40,6 +40,7 @@ const en: Record<string, string> = {
   'records.from': 'From', 'records.to': 'To', 'records.name': 'Name', 'records.source': 'Source / device', 'records.min_score': 'Min score',
   'records.max_score': 'Max score', 'records.matched': 'Matched', 'records.matched_yes': 'Matched', 'records.matched_no': 'Not matched',
   'records.time': 'Time', 'records.probe': 'Snapshot', 'records.enrolled': 'Enrolment photo', 'records.score': 'Score', 'records.decision': 'Decision',
+  'records.id': 'Record no.', 'records.cosine': 'Cosine', 'records.liveness': 'Liveness',
   'records.detail': 'Record',
   'decision.match': 'Match', 'decision.stranger': 'Stranger', 'decision.spoof': 'Spoof', 'decision.no_face': 'No face',
   'users.new': 'New user', 'users.edit': 'Edit user', 'users.role': 'Role', 'users.status': 'Status', 'users.last_login': 'Last login',

@@ -40,6 +40,7 @@ const zh: Record<string, string> = {
   'records.from': '开始时间', 'records.to': '结束时间', 'records.name': '姓名', 'records.source': '来源 / 设备', 'records.min_score': '最低分',
   'records.max_score': '最高分', 'records.matched': '是否匹配', 'records.matched_yes': '已匹配', 'records.matched_no': '未匹配',
   'records.time': '时间', 'records.probe': '抓拍', 'records.enrolled': '注册照片', 'records.score': '分数', 'records.decision': '结果',
+  'records.id': '记录编号', 'records.cosine': '余弦相似度', 'records.liveness': '活体分数',
   'records.detail': '记录详情',
   'decision.match': '匹配', 'decision.stranger': '陌生人', 'decision.spoof': '假体', 'decision.no_face': '无人脸',
   'users.new': '新建用户', 'users.edit': '编辑用户', 'users.role': '角色', 'users.status': '状态', 'users.last_login': '最近登录',

@@ -95,9 +95,16 @@ export function Records({ me }: { me: Me }) {
             {pics && detail.snapshot_url && <figure><img src={imgUrl(detail.snapshot_url)} alt="" /><figcaption>{t('records.probe')}</figcaption></figure>}
             {pics && detail.enrolment_image_url && <figure><img src={imgUrl(detail.enrolment_image_url)} alt="" /><figcaption>{t('records.enrolled')}</figcaption></figure>}
           </div>
-          <dl class="kv">{Object.entries(detail).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => (
-            <div key={k}><dt>{k}</dt><dd>{k === 'time' ? fmtTime(v) : String(v)}</dd></div>
-          ))}</dl>
+          <dl class="kv" data-testid="record-detail">
+            <div><dt>{t('records.id')}</dt><dd>{detail.id}</dd></div>
+            <div><dt>{t('records.time')}</dt><dd>{fmtTime(detail.time)}</dd></div>
+            <div><dt>{t('records.source')}</dt><dd>{detail.source || '—'}</dd></div>
+            <div><dt>{t('records.decision')}</dt><dd>{decision(detail)}</dd></div>
+            <div><dt>{t('records.name')}</dt><dd>{detail.person_name || '—'}</dd></div>
+            <div><dt>{t('records.score')}</dt><dd>{typeof detail.score === 'number' ? detail.score.toFixed(4) : '—'}</dd></div>
+            <div><dt>{t('records.cosine')}</dt><dd>{typeof detail.cosine === 'number' ? detail.cosine.toFixed(4) : '—'}</dd></div>
+            <div><dt>{t('records.liveness')}</dt><dd>{typeof detail.liveness === 'number' ? detail.liveness.toFixed(3) : '—'}</dd></div>
+          </dl>
         </Modal>
       )}
     </section>
