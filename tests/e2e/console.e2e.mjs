@@ -402,6 +402,10 @@ await step('English and phone width', async () => {
   await admin.selectOption('[data-testid=lang]', 'zh-CN');
   const cookies = await admin.context().cookies();
   const phone = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 });
+  await phone.goto(`${BASE}/`);
+  await phone.waitForSelector('[data-testid=captcha-img]');
+  check(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'login wider than the phone');
+  await shot(phone, 'phone-login');
   await phone.context().addCookies(cookies);
   for (const pg of ['dashboard', 'persons', 'compare', 'search', 'records', 'users', 'audit', 'settings', 'help']) {
     await phone.goto(`${BASE}/#/${pg}`);
