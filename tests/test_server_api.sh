@@ -231,12 +231,14 @@ sleep 0.3
 stop_server
 wait $CPID
 check '[ $SRC = 0 ] && [ "$(cat "$T/late.code")" = 200 ] && grep -q stopped "$SERR"'
+sqlite3 "$G/server.db" "UPDATE records SET time=1000 WHERE id=$REC"   # older than retention_days (30)
 
 # ---- restart: settings persist; limits ----
 start_server "$G" FK_SERVE_MAX_BODY=1000000 FK_SERVE_MAX_HEADER=4096
 req GET /api/v1/settings -H "X-API-Key: $KD"
 check '[ $CODE = 200 ] && [ "$(jget j.camera.led)" = blink ] && [ "$(jget j.camera.power_line_hz)" = 60 ] && [ "$(jget j.compare_threshold)" = 0.8 ] && [ "$(jget j.compare_url)" = http://10.0.0.2/api/v1/compare ]'
 check '! grep -q "one-time password" "$SOUT"'   # printed on the first start only
+req GET /api/v1/records/$REC "${O[@]}"; check '[ $CODE = 404 ]'   # removed by retention at start
 req POST /api/v1/persons "${O[@]}" -F name=Huge -F consent_by=H -F consent_purpose=p -F image=@"$D/img1.jpg"
 check '[ $CODE = 413 ]'
 head -c 1500000 /dev/zero | curl -s -o "$T/body" -w '%{http_code}' -H "X-API-Key: $KO" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @- "$URL/api/v1/persons" > "$T/code"

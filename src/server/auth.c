@@ -314,6 +314,9 @@ void fk__h_login(fk_req_t *r) {
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->db_lock);
     if (!found) {
+        /* same Argon2 work as a real check, so that timing does not tell which usernames exist */
+        char dummy[256];
+        fk__pw_hash(pw, dummy, sizeof dummy);
         login_fail(r, user, "unknown user");
         return;
     }

@@ -505,6 +505,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->status) return MHD_YES; /* already answered (413/503 on the first call) */
     dispatch(r);
+    fk__srv_log(FK_LOG_DEBUG, "%s %s %s -> %d (%.1f ms)", r->addr, r->method, r->path, r->status, (fk__now() - r->t0) * 1e3);
     if (r->audit) {
         char action[300];
         snprintf(action, sizeof action, "%s %s", r->method, r->path);

@@ -81,9 +81,24 @@ static int post(const char *url, const char *event_id, const char *body, char *e
     return 0;
 }
 
+/* records older than retention_days are deleted at start and then hourly (by this thread) */
+void fk__retention_run(fk_srv_t *s) {
+    pthread_mutex_lock(&s->db_lock);
+    json_t *st = fk__settings_get(s);
+    int64_t days = json_integer_value(json_object_get(st, "retention_days"));
+    json_decref(st);
+    if (days > 0) fk__sdb_exec(s->db, "DELETE FROM records WHERE time < ?", "i", (int64_t)time(NULL) - days * 86400);
+    pthread_mutex_unlock(&s->db_lock);
+}
+
 static void *notifier(void *arg) {
     fk_srv_t *s = arg;
+    double next_retention = fk__now() + 3600;
     while (!s->stopping) {
+        if (fk__now() >= next_retention) {
+            fk__retention_run(s);
+            next_retention = fk__now() + 3600;
+        }
         char url[1024] = "";
         pthread_mutex_lock(&s->db_lock);
         json_t *st = fk__settings_get(s);

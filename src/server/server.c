@@ -258,13 +258,7 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     }
     fk__captcha_init(s);
     if (!s->captchas || first_admin(s)) goto out;
-    /* retention: records older than retention_days go at start (and the store erases them physically) */
-    pthread_mutex_lock(&s->db_lock);
-    json_t *st = fk__settings_get(s);
-    int64_t days = json_integer_value(json_object_get(st, "retention_days"));
-    json_decref(st);
-    if (days > 0) fk__sdb_exec(s->db, "DELETE FROM records WHERE time < ?", "i", (int64_t)time(NULL) - days * 86400);
-    pthread_mutex_unlock(&s->db_lock);
+    fk__retention_run(s); /* then hourly in the notifier thread */
 
     /* SIGTERM / SIGINT are taken by sigwait below: block them before any thread starts */
     sigset_t set;

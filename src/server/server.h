@@ -188,6 +188,7 @@ int fk__audit_verify(sqlite3 *db, int64_t *n, int64_t *bad);
 
 /* ---- notifications (notify.c) ---- */
 int fk__notify_start(fk_srv_t *s);
+void fk__retention_run(fk_srv_t *s); /* deletes records older than the retention_days setting */
 void fk__notify_stop(fk_srv_t *s);
 /* Queues an event (caller holds db_lock); wakes the notifier. */
 void fk__notify_queue(fk_srv_t *s, const char *type, int64_t record_id, const char *source, int64_t person_id,
