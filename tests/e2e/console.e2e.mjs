@@ -57,13 +57,18 @@ async function shot(page, name) {
 }
 
 async function login(page, base, user, pw, { expectOk = true } = {}) {
+  // A fresh page load each time: no message or captcha from an earlier attempt can be mistaken for this one.
   await page.goto(`${base}/#/dashboard`);
+  await page.reload();
   await page.waitForSelector('[data-testid=login-form]');
   await page.waitForSelector('[data-testid=captcha-img]');
   await page.fill('input[name=username]', user);
   await page.fill('input[name=password]', pw);
   await page.fill('input[name=captcha]', CAPTCHA);
-  await page.click('[data-testid=login-form] button[type=submit]');
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/login')),
+    page.click('[data-testid=login-form] button[type=submit]'),
+  ]);
   if (!expectOk) {
     await page.waitForSelector('[data-testid=login-form] [data-msg=error]');
     return (await page.textContent('[data-testid=login-form] [data-msg=error]')).trim();
