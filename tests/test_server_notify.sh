@@ -18,20 +18,21 @@ trap cleanup EXIT
 unset FK_DATA_KEY FK_DB
 G=$T/data
 RPORT=$(free_port)
+: > "$T/deliveries"
 
 start_receiver() { # appends one line per delivery "event_id type" to $T/deliveries
   node -e '
     const fs = require("fs");
     require("http").createServer((q, s) => {
       let b = ""; q.on("data", c => b += c); q.on("end", () => {
+        if (q.url !== "/hook") { s.end("ready"); return; }
         try { const e = JSON.parse(b); fs.appendFileSync(process.argv[2], e.event_id + " " + e.type + " " + q.headers["x-facekit-event-id"] + "\n"); }
         catch (x) { s.statusCode = 400; }
         s.end("ok");
       });
     }).listen(+process.argv[1], "127.0.0.1");' "$RPORT" "$T/deliveries" &
   RPID=$!
-  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$RPORT/" -d '{}' && break; sleep 0.1; done
-  : > "$T/deliveries"   # the readiness probe above is not an event
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$RPORT/ready" && break; sleep 0.1; done
 }
 
 start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1 || { echo "0 passed, 1 failed"; exit 1; }

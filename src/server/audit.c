@@ -19,7 +19,7 @@ static void entry_hash(int64_t id, int64_t t, const char *actor, const char *rol
     json_t *a = json_pack("[I,I,s,s,s,s,s,i,s]", (json_int_t)id, (json_int_t)t, actor, role, addr, action, target, status,
                           detail);
     size_t n = a ? json_dumpb(a, NULL, 0, JSON_COMPACT) : 0;
-    char *buf = malloc(64 + n + 1);
+    char *buf = fk__malloc(64 + n + 1);
     if (!buf) {
         json_decref(a);
         snprintf(out, 65, "%s", zero_hash);
@@ -29,7 +29,7 @@ static void entry_hash(int64_t id, int64_t t, const char *actor, const char *rol
     if (a) json_dumpb(a, buf + 64, n, JSON_COMPACT);
     json_decref(a);
     fk__sha256_hex(buf, 64 + n, out);
-    free(buf);
+    fk__free(buf);
 }
 
 void fk__audit_add(fk_srv_t *s, const char *actor, const char *role, const char *addr, const char *action,

@@ -66,7 +66,7 @@ typedef struct {
 } captchas_t;
 
 void fk__captcha_init(fk_srv_t *s) {
-    captchas_t *c = calloc(1, sizeof *c);
+    captchas_t *c = fk__calloc(1, sizeof *c);
     if (c) pthread_mutex_init(&c->lock, NULL);
     s->captchas = c;
 }
@@ -76,7 +76,7 @@ void fk__captcha_free(fk_srv_t *s) {
     if (!c) return;
     pthread_mutex_destroy(&c->lock);
     memset(c, 0, sizeof *c);
-    free(c);
+    fk__free(c);
     s->captchas = NULL;
 }
 
@@ -118,12 +118,12 @@ void fk__h_captcha(fk_req_t *r) {
         return;
     }
     size_t ul = strlen(b64) + 32;
-    char *url = malloc(ul);
+    char *url = fk__malloc(ul);
     if (url) snprintf(url, ul, "data:image/png;base64,%s", b64);
-    free(b64);
+    fk__free(b64);
     fk__resp_json(r, 200, json_pack("{s:s,s:s?,s:i}", "captcha_id", id, "image", url, "expires_in",
                                     r->srv->cfg.captcha_ttl));
-    free(url);
+    fk__free(url);
 }
 
 /* consumes the captcha whatever the answer: one attempt per picture */

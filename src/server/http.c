@@ -55,7 +55,7 @@ static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 char *fk__b64_encode(const void *p, size_t n) {
     const uint8_t *s = p;
-    char *o = malloc(4 * ((n + 2) / 3) + 1), *q = o;
+    char *o = fk__malloc(4 * ((n + 2) / 3) + 1), *q = o;
     if (!o) return NULL;
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
@@ -78,7 +78,7 @@ int fk__b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
         map['_'] = 63;
         init = 1;
     }
-    uint8_t *o = malloc(len / 4 * 3 + 4);
+    uint8_t *o = fk__malloc(len / 4 * 3 + 4);
     if (!o) return FK_ENOMEM;
     size_t k = 0;
     uint32_t acc = 0;
@@ -87,7 +87,7 @@ int fk__b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
         unsigned char c = (unsigned char)s[i];
         if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
         if (map[c] < 0) {
-            free(o);
+            fk__free(o);
             return FK_EFORMAT;
         }
         acc = acc << 6 | (uint32_t)map[c];
@@ -106,7 +106,7 @@ int fk__b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
 /* responses                                                                                      */
 
 static void set_body(fk_req_t *r, int status, const char *ctype, char *p, size_t n) {
-    free(r->resp);
+    fk__free(r->resp);
     r->resp = p;
     r->resp_n = n;
     r->status = status;
@@ -115,7 +115,7 @@ static void set_body(fk_req_t *r, int status, const char *ctype, char *p, size_t
 
 void fk__resp_json(fk_req_t *r, int status, json_t *j) {
     size_t n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
-    char *p = malloc(n + 1);
+    char *p = fk__malloc(n + 1);
     if (p && j) json_dumpb(j, p, n, JSON_COMPACT);
     json_decref(j);
     if (!p) {
@@ -139,7 +139,7 @@ void fk__resp_error(fk_req_t *r, int status, const char *code, const char *fmt, 
 }
 
 void fk__resp_bytes(fk_req_t *r, int status, const char *ctype, const void *p, size_t n) {
-    char *b = malloc(n ? n : 1);
+    char *b = fk__malloc(n ? n : 1);
     if (!b) {
         fk__resp_error(r, 500, "internal", "out of memory");
         return;
@@ -418,10 +418,10 @@ static void dispatch(fk_req_t *r) {
 static enum MHD_Result queue(fk_req_t *r) {
     if (!r->resp && !r->status) fk__resp_error(r, 500, "internal", "no response");
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->resp_n, r->resp ? r->resp : (void *)"", r->resp ? MHD_RESPMEM_MUST_FREE
-                                                                                             : MHD_RESPMEM_PERSISTENT);
+        r->resp ? MHD_create_response_from_buffer_with_free_callback(r->resp_n, r->resp, fk__free)
+                : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO; /* r->resp is freed with the request */
     r->resp = NULL;
-    if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", r->resp_type[0] ? r->resp_type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -438,7 +438,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     fk_srv_t *s = cls;
     fk_req_t *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = fk__calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         *con_cls = r;
         r->srv = s;
@@ -490,7 +490,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->body_n + n + 1 > r->body_cap) {
             size_t cap = r->body_cap ? r->body_cap : 65536;
             while (cap < r->body_n + n + 1) cap *= 2;
-            uint8_t *nb = realloc(r->body, cap);
+            uint8_t *nb = fk__realloc(r->body, cap);
             if (!nb) {
                 r->too_large = 1;
                 return MHD_YES;
@@ -531,9 +531,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pthread_mutex_unlock(&s->up_lock);
     }
     json_decref(r->json);
-    free(r->body);
-    free(r->resp);
-    free(r);
+    fk__free(r->body);
+    fk__free(r->resp);
+    fk__free(r);
     *con_cls = NULL;
 }
 
@@ -543,9 +543,9 @@ static char *read_all(const char *path) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     rewind(f);
-    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    char *b = n >= 0 ? fk__malloc((size_t)n + 1) : NULL;
     if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
+        fk__free(b);
         b = NULL;
     }
     if (b) b[n] = 0;
@@ -585,8 +585,8 @@ void *fk__http_start(fk_srv_t *s, char *err, size_t errsize) {
         key = read_all(s->cfg.tls_key);
         if (!cert || !key) {
             snprintf(err, errsize, "cannot read the TLS certificate or key (%s, %s)", s->cfg.tls_cert, s->cfg.tls_key);
-            free(cert);
-            free(key);
+            fk__free(cert);
+            fk__free(key);
             return NULL;
         }
         flags |= MHD_USE_TLS;
@@ -605,8 +605,8 @@ void *fk__http_start(fk_srv_t *s, char *err, size_t errsize) {
                              (unsigned)s->cfg.request_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memlimit,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     /* libmicrohttpd keeps pointers to the PEM text: it must live as long as the daemon */
-    free(g_cert);
-    free(g_key);
+    fk__free(g_cert);
+    fk__free(g_key);
     g_cert = cert;
     g_key = key;
     if (!d) snprintf(err, errsize, "cannot listen on %s (in use, or no permission)", s->cfg.listen);
@@ -625,7 +625,7 @@ void fk__http_stop(void *d) {
         }
         MHD_stop_daemon(d);
     }
-    free(g_cert);
-    free(g_key);
+    fk__free(g_cert);
+    fk__free(g_key);
     g_cert = g_key = NULL;
 }

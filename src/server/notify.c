@@ -24,7 +24,7 @@ void fk__notify_queue(fk_srv_t *s, const char *type, int64_t record_id, const ch
                            person_name ? person_name : "", "score", score);
     json_object_set_new(ev, "person_id", person_id > 0 ? json_integer(person_id) : json_null());
     size_t n = json_dumpb(ev, NULL, 0, JSON_COMPACT);
-    char *body = malloc(n + 1);
+    char *body = fk__malloc(n + 1);
     if (!body) {
         json_decref(ev);
         return;
@@ -34,7 +34,7 @@ void fk__notify_queue(fk_srv_t *s, const char *type, int64_t record_id, const ch
     json_decref(ev);
     fk__sdb_exec(s->db, "INSERT INTO outbox(event_id, type, body, created_at, next_at) VALUES(?,?,?,?,0)", "sssi", id, type,
                  body, now);
-    free(body);
+    fk__free(body);
     pthread_mutex_lock(&s->notify_lock);
     pthread_cond_signal(&s->notify_cond);
     pthread_mutex_unlock(&s->notify_lock);
@@ -114,7 +114,7 @@ static void *notifier(void *arg) {
                                               "d", fk__now());
             if (q && sqlite3_step(q) == SQLITE_ROW) {
                 snprintf(id, sizeof id, "%s", (const char *)sqlite3_column_text(q, 0));
-                body = strdup((const char *)sqlite3_column_text(q, 1));
+                body = fk__strdup((const char *)sqlite3_column_text(q, 1));
                 attempts = sqlite3_column_int(q, 2);
             }
             sqlite3_finalize(q);
@@ -136,11 +136,11 @@ static void *notifier(void *arg) {
             pthread_mutex_unlock(&s->db_lock);
             __atomic_fetch_add(rc ? &s->m_notify_fail : &s->m_notify_ok, 1, __ATOMIC_RELAXED);
             if (rc) fk__srv_log(FK_LOG_DEBUG, "notify %s: %s (retrying)", id, err);
-            free(body);
+            fk__free(body);
             body = NULL;
             if (!rc) continue; /* drain quickly */
         }
-        free(body);
+        fk__free(body);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         long ns = ts.tv_nsec + (long)s->cfg.notify_interval_ms * 1000000L;

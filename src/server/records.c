@@ -32,10 +32,10 @@ static int gcm(fk_srv_t *s, int enc, int64_t rid, const uint8_t *nonce, const ui
 
 int fk__snapshot_seal(fk_srv_t *s, int64_t rid, const void *pt, size_t n, uint8_t **out, size_t *out_n) {
     if (n > (size_t)1 << 30) return -1;
-    uint8_t *o = malloc(n + 28);
+    uint8_t *o = fk__malloc(n + 28);
     if (!o) return -1;
     if (RAND_bytes(o, 12) != 1 || gcm(s, 1, rid, o, pt, n, o + 12, o + 12 + n)) {
-        free(o);
+        fk__free(o);
         return -1;
     }
     *out = o;
@@ -45,12 +45,12 @@ int fk__snapshot_seal(fk_srv_t *s, int64_t rid, const void *pt, size_t n, uint8_
 
 int fk__snapshot_open(fk_srv_t *s, int64_t rid, const uint8_t *in, size_t n, uint8_t **out, size_t *out_n) {
     if (n < 28) return -1;
-    uint8_t *o = malloc(n - 28 + 1);
+    uint8_t *o = fk__malloc(n - 28 + 1);
     uint8_t tag[16];
     if (!o) return -1;
     memcpy(tag, in + n - 16, 16);
     if (gcm(s, 0, rid, in, in + 12, n - 28, o, tag)) {
-        free(o);
+        fk__free(o);
         return -1;
     }
     *out = o;
@@ -153,7 +153,7 @@ void fk__h_record_snapshot(fk_req_t *r) {
     sqlite3_stmt *st = fk__sdb_prepare(s->db, "SELECT snapshot FROM records WHERE id=?", "i", r->ids[0]);
     if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
         n = (size_t)sqlite3_column_bytes(st, 0);
-        sealed = malloc(n ? n : 1);
+        sealed = fk__malloc(n ? n : 1);
         if (sealed) memcpy(sealed, sqlite3_column_blob(st, 0), n);
     }
     sqlite3_finalize(st);
@@ -166,13 +166,13 @@ void fk__h_record_snapshot(fk_req_t *r) {
         return;
     }
     if (fk__snapshot_open(s, r->ids[0], sealed, n, &img, &in)) {
-        free(sealed);
+        fk__free(sealed);
         fk__resp_error(r, 500, "internal", "the snapshot does not authenticate (altered, or another data key)");
         return;
     }
-    free(sealed);
+    fk__free(sealed);
     char ct[32];
     snprintf(ct, sizeof ct, "image/%s", fk_image_format_name(fk_image_detect_format(img, in)));
     fk__resp_bytes(r, 200, ct, img, in);
-    free(img);
+    fk__free(img);
 }

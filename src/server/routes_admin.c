@@ -277,7 +277,7 @@ static void csv_field(char **buf, size_t *n, size_t *cap, const char *v, int las
     size_t need = 2 * strlen(v) + 4;
     if (*n + need >= *cap) {
         size_t c = (*cap + need) * 2;
-        char *b = realloc(*buf, c);
+        char *b = fk__realloc(*buf, c);
         if (!b) return;
         *buf = b;
         *cap = c;
@@ -299,7 +299,7 @@ void fk__h_audit_csv(fk_req_t *r) {
     int64_t limit = l ? strtoll(l, NULL, 10) : 100000;
     if (limit < 1) limit = 100000;
     size_t n = 0, cap = 4096;
-    char *buf = malloc(cap);
+    char *buf = fk__malloc(cap);
     if (!buf) {
         fk__resp_error(r, 500, "internal", "out of memory");
         return;
@@ -315,7 +315,7 @@ void fk__h_audit_csv(fk_req_t *r) {
     pthread_mutex_unlock(&r->srv->db_lock);
     snprintf(r->audit_target, sizeof r->audit_target, "audit");
     fk__resp_bytes(r, 200, "text/csv; charset=utf-8", buf, n);
-    free(buf);
+    fk__free(buf);
 }
 
 void fk__h_audit_verify(fk_req_t *r) {

@@ -20,7 +20,7 @@ fk_ctx_t *fk__srv_ctx(fk_srv_t *s) {
     fk_ctx_t *c = NULL;
     if (fk_ctx_create(s->engine, &c)) return NULL;
     pthread_mutex_lock(&s->ctx_lock);
-    fk_ctx_t **n = realloc(s->ctxs, (s->n_ctxs + 1) * sizeof *n);
+    fk_ctx_t **n = fk__realloc(s->ctxs, (s->n_ctxs + 1) * sizeof *n);
     if (!n) {
         pthread_mutex_unlock(&s->ctx_lock);
         fk_ctx_destroy(c);
@@ -55,18 +55,18 @@ static fk_image_t *image_arg(fk_req_t *r, const char *field, int nth, uint8_t **
         if (rc == FK_ENOMEM) fk__resp_error(r, 503, "busy", "out of memory decoding \"%s\"", field);
         else fk__resp_error(r, rc == FK_ELIMIT ? 413 : 400, rc == FK_ELIMIT ? "too_large" : "bad_image",
                             "\"%s\" is not a readable image: %s%s%s", field, fk_status_str(rc), err[0] ? ": " : "", err);
-        if (owned) free(buf);
+        if (owned) fk__free(buf);
         return NULL;
     }
     if (raw) {
         if (owned) *raw = buf;
         else {
-            *raw = malloc(n ? n : 1);
+            *raw = fk__malloc(n ? n : 1);
             if (*raw) memcpy(*raw, buf, n);
         }
         *raw_n = n;
     } else if (owned)
-        free(buf);
+        fk__free(buf);
     return img;
 }
 
@@ -173,7 +173,7 @@ static int template_arg(fk_req_t *r, fk_ctx_t *c, const char *name, fk_template_
     }
     if (rc == 0) {
         int prc = fk_template_parse(buf, n, t);
-        if (owned) free(buf);
+        if (owned) fk__free(buf);
         if (prc || fk_engine_check_template(r->srv->engine, t)) {
             fk__resp_error(r, 400, "bad_template", "\"%s\" is not a valid template of this engine's model (%s)", name,
                            fk_status_str(prc ? prc : FK_EMISMATCH));
@@ -269,7 +269,7 @@ void fk__h_identify(fk_req_t *r) {
     int rc = fk_embed_largest(c, img, 0, &t, &face);
     if (rc) {
         fk_image_free(img);
-        free(raw);
+        fk__free(raw);
         if (rc == FK_ENOFACE) fk__resp_error(r, 422, "no_face", "no face found in \"image\"");
         else fk__resp_error(r, 500, "internal", "template failed: %s", fk_status_str(rc));
         return;
@@ -291,9 +291,9 @@ void fk__h_identify(fk_req_t *r) {
         }
     }
     fk_image_free(img);
-    fk_identify_result_t *res = calloc(1, sizeof *res);
+    fk_identify_result_t *res = fk__calloc(1, sizeof *res);
     if (!res) {
-        free(raw);
+        fk__free(raw);
         fk__resp_error(r, 503, "busy", "out of memory");
         return;
     }
@@ -301,8 +301,8 @@ void fk__h_identify(fk_req_t *r) {
     rc = fk_gallery_identify(s->gallery, t.v, t.dim, t.model_id, group && *group ? group : NULL, k, res);
     pthread_mutex_unlock(&s->gallery_lock);
     if (rc) {
-        free(raw);
-        free(res);
+        fk__free(raw);
+        fk__free(res);
         fk__resp_error(r, 500, "internal", "identify failed: %s", fk_status_str(rc));
         return;
     }
@@ -333,10 +333,10 @@ void fk__h_identify(fk_req_t *r) {
                          res->n ? res->matches[0].score : 0.0);
     }
     pthread_mutex_unlock(&s->db_lock);
-    free(sealed);
-    free(raw);
+    fk__free(sealed);
+    fk__free(raw);
     if (drc) {
-        free(res);
+        fk__free(res);
         fk__resp_error(r, 500, "internal", "cannot write the record");
         return;
     }
@@ -351,5 +351,5 @@ void fk__h_identify(fk_req_t *r) {
     snprintf(r->audit_detail, sizeof r->audit_detail, "%s", decision);
     fk__resp_json(r, 200, json_pack("{s:I,s:s,s:b,s:f,s:o}", "record_id", (json_int_t)rid, "decision", decision, "unknown",
                                     !best, "threshold", res->threshold, "matches", arr));
-    free(res);
+    fk__free(res);
 }

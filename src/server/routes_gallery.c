@@ -69,7 +69,7 @@ typedef struct {
 } faces_t;
 
 static void faces_free(faces_t *f) {
-    for (int i = 0; i < f->n; i++) free(f->img[i]); /* f->n stays: callers report the count */
+    for (int i = 0; i < f->n; i++) fk__free(f->img[i]); /* f->n stays: callers report the count */
 }
 
 /* decodes and embeds every uploaded image; 0 ok, else the response is set */
@@ -100,7 +100,7 @@ static int collect_faces(fk_req_t *r, faces_t *f, int required) {
         if (rc) {
             fk__resp_error(r, rc == FK_ELIMIT ? 413 : 400, rc == FK_ELIMIT ? "too_large" : "bad_image",
                            "image %d is not a readable image: %s%s%s", i + 1, fk_status_str(rc), err[0] ? ": " : "", err);
-            if (owned) free(buf);
+            if (owned) fk__free(buf);
             faces_free(f);
             return -1;
         }
@@ -110,12 +110,12 @@ static int collect_faces(fk_req_t *r, faces_t *f, int required) {
         if (rc) {
             if (rc == FK_ENOFACE) fk__resp_error(r, 422, "no_face", "no face found in image %d (nothing stored)", i + 1);
             else fk__resp_error(r, 500, "internal", "template of image %d failed: %s", i + 1, fk_status_str(rc));
-            if (owned) free(buf);
+            if (owned) fk__free(buf);
             faces_free(f);
             return -1;
         }
         if (!owned) {
-            uint8_t *copy = malloc(n ? n : 1);
+            uint8_t *copy = fk__malloc(n ? n : 1);
             if (!copy) {
                 faces_free(f);
                 fk__resp_error(r, 503, "busy", "out of memory");
@@ -179,7 +179,7 @@ void fk__h_persons_create(fk_req_t *r) {
             return;
         }
         size_t n = json_dumpb(jm, NULL, 0, JSON_COMPACT);
-        meta_owned = malloc(n + 1);
+        meta_owned = fk__malloc(n + 1);
         if (meta_owned) {
             json_dumpb(jm, meta_owned, n, JSON_COMPACT);
             meta_owned[n] = 0;
@@ -195,20 +195,20 @@ void fk__h_persons_create(fk_req_t *r) {
         }
     }
     if (!name || !*name) {
-        free(meta_owned);
+        fk__free(meta_owned);
         fk__resp_error(r, 400, "bad_request", "name is required");
         return;
     }
     char by[256], purpose[256];
     int64_t at;
     if (consent_args(r, by, sizeof by, purpose, sizeof purpose, &at)) {
-        free(meta_owned);
+        fk__free(meta_owned);
         fk__resp_error(r, 400, "bad_request", "consent is required: who consented (by) and for what purpose");
         return;
     }
     faces_t f;
     if (collect_faces(r, &f, 0)) {
-        free(meta_owned);
+        fk__free(meta_owned);
         return;
     }
     fk_person_t p = {0, name, ext, group && *group ? group : NULL, meta, 0, 0, 0};
@@ -217,7 +217,7 @@ void fk__h_persons_create(fk_req_t *r) {
     int rc = fk_gallery_enroll(s->gallery, &p, f.rec, (size_t)f.n, &pid, fids);
     pthread_mutex_unlock(&s->gallery_lock);
     faces_free(&f);
-    free(meta_owned);
+    fk__free(meta_owned);
     if (rc == FK_EMISMATCH) {
         fk__resp_error(r, 409, "conflict", "external id already used in this group (or a template of another model)");
         return;
@@ -332,7 +332,7 @@ void fk__h_faces_add(fk_req_t *r) {
     if (!rc) rc = fk_store_face_add(fk_gallery_store(s->gallery), r->ids[0], f.rec, (size_t)f.n, fids);
     if (!rc) {
         int64_t pids[FK_MAX_PARTS], gids[FK_MAX_PARTS];
-        float *v = malloc((size_t)f.n * (size_t)s->einfo.dim * sizeof *v);
+        float *v = fk__malloc((size_t)f.n * (size_t)s->einfo.dim * sizeof *v);
         int64_t gid = 0;
         if (p && p->group[0]) fk_store_group_id(fk_gallery_store(s->gallery), p->group, &gid);
         for (int i = 0; i < f.n && v; i++) {
@@ -341,7 +341,7 @@ void fk__h_faces_add(fk_req_t *r) {
             memcpy(v + (size_t)i * (size_t)s->einfo.dim, f.t[i].v, (size_t)s->einfo.dim * sizeof *v);
         }
         if (v) fk_index_add(fk_gallery_index(s->gallery), (size_t)f.n, fids, pids, gids, v);
-        free(v);
+        fk__free(v);
     }
     fk_free(p);
     pthread_mutex_unlock(&s->gallery_lock);

@@ -187,13 +187,13 @@ static int first_admin(fk_srv_t *s) {
 }
 
 int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models) {
-    fk_srv_t *s = calloc(1, sizeof *s);
+    fk_srv_t *s = fk__calloc(1, sizeof *s);
     if (!s) return 1;
     char err[1024] = "";
     fk__srv_config_default(&s->cfg);
     if (fk__srv_config_load(&s->cfg, config, err, sizeof err)) {
         fprintf(stderr, "facekit serve: config: %s\n", err);
-        free(s);
+        fk__free(s);
         return 2;
     }
     if (data) snprintf(s->cfg.data, sizeof s->cfg.data, "%s", data);
@@ -288,7 +288,7 @@ out:
     fk__http_stop(daemon);
     fk__notify_stop(s);
     for (size_t i = 0; i < s->n_ctxs; i++) fk_ctx_destroy(s->ctxs[i]);
-    free(s->ctxs);
+    fk__free(s->ctxs);
     fk_gallery_close(s->gallery);
     fk_engine_close(s->engine);
     if (s->db) sqlite3_close(s->db);
@@ -301,7 +301,7 @@ out:
     pthread_mutex_destroy(&s->up_lock);
     pthread_mutex_destroy(&s->notify_lock);
     pthread_cond_destroy(&s->notify_cond);
-    free(s);
+    fk__free(s);
     if (!exit_code) fk__srv_log(FK_LOG_INFO, "stopped");
     return exit_code;
 }

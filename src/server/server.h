@@ -13,6 +13,7 @@
 #ifndef FK_SERVER_H
 #define FK_SERVER_H
 
+#include "core/core.h"
 #include "facekit.h"
 
 #include <jansson.h>
@@ -134,7 +135,7 @@ typedef struct fk_req {
     char session_hash[80];
     /* response */
     int status;
-    char *resp;            /* malloc'ed */
+    char *resp;            /* fk__malloc'ed */
     size_t resp_n;
     char resp_type[64];
     char set_cookie[512];

@@ -142,14 +142,14 @@ void fk__h_settings_put(fk_req_t *r) {
     json_t *v;
     json_object_foreach(r->json, k, v) if (strcmp(k, "camera")) json_object_set(saved, k, v);
     size_t n = json_dumpb(saved, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
-    char *txt = malloc(n + 1);
+    char *txt = fk__malloc(n + 1);
     int rc = -1;
     if (txt) {
         json_dumpb(saved, txt, n, JSON_COMPACT | JSON_SORT_KEYS);
         txt[n] = 0;
         rc = fk__sdb_exec(s->db, "INSERT INTO settings(k, v) VALUES('settings', ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
                           "s", txt);
-        free(txt);
+        fk__free(txt);
     }
     json_decref(saved);
     json_t *now = fk__settings_get(s);
