@@ -227,7 +227,7 @@ req GET /metrics -H "X-API-Key: $KU"; check '[ $CODE = 200 ]'
 # ---- SIGTERM during a request: the request completes, the server exits 0 ----
 curl -s -o "$T/late" -w '%{http_code}' -H "X-API-Key: $KA" -F a=@"$D/img1.jpg" -F b=@"$D/img2.jpg" "$URL/api/v1/compare" > "$T/late.code" &
 CPID=$!
-sleep 0.3
+sleep 0.5
 stop_server
 wait $CPID
 check '[ $SRC = 0 ] && [ "$(cat "$T/late.code")" = 200 ] && grep -q stopped "$SERR"'
