@@ -143,6 +143,16 @@ req POST /api/v1/compare "${A[@]}" -F a=@"$D/img5.jpg"; check '[ $CODE = 400 ]'
 req POST /api/v1/persons "${A[@]}" -F name=X -F consent_by=X -F consent_purpose=test -F image=@"$T/captcha.png"
 check '[ $CODE = 422 ]'
 req POST /api/v1/persons "${A[@]}" -F name=X -F image=@"$D/img5.jpg"; check '[ $CODE = 400 ]'  # no consent
+head -c 5000 /dev/urandom > "$T/junk"
+req POST /api/v1/compare "${A[@]}" -H 'Content-Type: multipart/form-data; boundary=xyz' --data-binary @"$T/junk"
+check '[ $CODE = 400 ] && [ "$(jget j.error.code)" = bad_request ]'
+req POST /api/v1/compare "${A[@]}" -H 'Content-Type: multipart/form-data' --data-binary @"$T/junk"; check '[ $CODE = 400 ]'
+printf -- '--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\nunterminated' > "$T/trunc.mp"
+req POST /api/v1/compare "${A[@]}" -H 'Content-Type: multipart/form-data; boundary=xyz' --data-binary @"$T/trunc.mp"; check '[ $CODE = 400 ]'
+req POST /api/v1/compare "${A[@]}" -H 'Content-Type: text/plain' --data-binary @"$T/junk"; check '[ $CODE = 415 ]'
+req POST /api/v1/compare "${A[@]}" -H 'Content-Type: application/json' -d '[1,2]'; check '[ $CODE = 400 ] && [ "$(jget j.error.code)" = bad_json ]'
+req POST /api/v1/compare "${A[@]}" -H 'Content-Type: application/json' -d '{"a":"@@@not-base64","b":"x"}'; check '[ $CODE = 400 ]'
+req GET /api/v1/health; check '[ $CODE = 200 ]'
 req GET /api/v1/nope "${A[@]}"; check '[ $CODE = 404 ] && [ "$(jget j.error.code)" = not_found ]'
 req PATCH /api/v1/health; check '[ $CODE = 405 ]'
 req GET /api/v1/persons "${A[@]}"; check '[ $CODE = 200 ] && [ "$(jget j.total)" = 0 ]'
