@@ -299,9 +299,15 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
     const int kh = p->kh, kw = p->kw, Wp = p->dw_wp, Wo = p->Wo, Ho = p->Ho, nblk = (Wo + 15) / 16;
     const __m512 vb = _mm512_set1_ps(e->bias[c]);
     const __m512 vs = e->slope ? _mm512_set1_ps(e->slope[c]) : _mm512_setzero_ps();
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i gidx = _mm512_mullo_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(p->sw));
+    /* 3x3, stride 1, no dilation: the nine weights stay in registers and each input row vector is loaded once
+     * and used for every output row it feeds (R + 2 rows x 3 taps loads for R x 9 FMAs), so the loop is no
+     * longer bound by loads (two per FMA: input and broadcast weight). */
+    const int rows3 = s == 1 && K3 && p->sh == 1 && p->dh == 1 && p->dw == 1;
+    __m512 w9[9];
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; k++) w9[k] = _mm512_set1_ps(K3 ? wc[k] : 0.0f);
     for (int oy = 0; oy < Ho; oy += R) {
         for (int bk = 0; bk < nblk; bk += U) {
             __m512 acc[4][4];
@@ -309,7 +315,23 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
             for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
                 for (int u = 0; u < U; u++) acc[r][u] = _mm512_setzero_ps();
-            const float *base = xp + (size_t)oy * p->sh * Wp + bk * 16 * s;
+            if (rows3) {
+                const float *b3 = xp + (size_t)oy * Wp + bk * 16;
+#pragma GCC unroll 6
+                for (int i = 0; i < R + 2; i++)
+#pragma GCC unroll 3
+                    for (int kx = 0; kx < 3; kx++)
+#pragma GCC unroll 4
+                        for (int u = 0; u < U; u++) {
+                            __m512 v = _mm512_loadu_ps(b3 + (size_t)i * Wp + kx + u * 16);
+#pragma GCC unroll 4
+                            for (int r = 0; r < R; r++)
+                                if (i - r >= 0 && i - r < 3) acc[r][u] = _mm512_fmadd_ps(v, w9[(i - r) * 3 + kx], acc[r][u]);
+                        }
+                goto store;
+            }
+            /* stride 2: the plane rows are split, even columns then odd ones (dw_pad_plane_s2) */
+            const float *base = xp + (size_t)oy * p->sh * Wp + bk * 16 * (s == 1 || s == 2 ? 1 : p->sw);
             const size_t rstep = (size_t)p->sh * Wp;
             const int KH = K3 ? 3 : kh, KW = K3 ? 3 : kw;
 #pragma GCC unroll 3
@@ -317,7 +339,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
                 const float *row = base + (size_t)ky * p->dh * Wp;
 #pragma GCC unroll 3
                 for (int kx = 0; kx < KW; kx++) {
-                    const float *src = row + kx * p->dw;
+                    const float *src = s == 2 ? row + (kx & 1) * ((Wp + 1) / 2) + (kx >> 1) : row + kx * p->dw;
                     __m512 wv = _mm512_set1_ps(wc[ky * kw + kx]);
 #pragma GCC unroll 4
                     for (int r = 0; r < R; r++)
@@ -328,8 +350,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
                             if (s == 1) {
                                 v = _mm512_loadu_ps(q + u * 16);
                             } else if (s == 2) {
-                                v = _mm512_permutex2var_ps(_mm512_loadu_ps(q + u * 32), even,
-                                                           _mm512_loadu_ps(q + u * 32 + 16));
+                                v = _mm512_loadu_ps(q + u * 16);
                             } else {
                                 v = _mm512_i32gather_ps(gidx, q + u * 16 * p->sw, 4);
                             }
@@ -337,6 +358,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_nchw_plane(const 
                         }
                 }
             }
+        store:
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 if (oy + r >= Ho) break;
@@ -391,6 +413,42 @@ static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *x
     }
 }
 
+/* Stride 2 (no dilation): the plane as dw_pad_plane makes it, but each row split into its even columns
+ * [0, (Wp+1)/2) and then its odd ones, so that every tap of a stride-2 output vector is one plain load (tap kx
+ * reads the even or odd half at kx/2) instead of two loads and a permute per tap and row. */
+static FK_AVX512 void dw_pad_plane_s2(const conv_prep *p, const float *xc, float *xp) {
+    int Wp = p->dw_wp, he = (Wp + 1) / 2, ho = Wp / 2;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    __m512 z = _mm512_setzero_ps();
+    for (int y = 0; y < p->dw_hp; y++) {
+        float *d = xp + (size_t)y * Wp;
+        int iy = y - p->pt;
+        if (iy < 0 || iy >= p->H) {
+            for (int x = 0; x < Wp; x += 16) _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), z);
+            continue;
+        }
+        const float *xr = xc + (size_t)iy * p->W;
+        for (int j = 0; j < he; j += 16) { /* padded columns [2j, 2j + 32) */
+            __m512 v[2];
+            for (int h = 0; h < 2; h++) {
+                int x = 2 * j + 16 * h;
+                int lo = p->pl - x, hi = p->pl + p->W - x; /* lanes [lo, hi) come from the row */
+                if (lo < 0) lo = 0;
+                if (hi > 16) hi = 16;
+                if (hi <= lo) {
+                    v[h] = z;
+                    continue;
+                }
+                __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                v[h] = _mm512_maskz_loadu_ps(m, xr + (x - p->pl));
+            }
+            _mm512_mask_storeu_ps(d + j, mask_n(he - j), _mm512_permutex2var_ps(v[0], even, v[1]));
+            _mm512_mask_storeu_ps(d + he + j, mask_n(ho - j), _mm512_permutex2var_ps(v[0], odd, v[1]));
+        }
+    }
+}
+
 /* Global depthwise (the kernel covers the whole unpadded input, one output per channel: MobileFaceNet's GDC):
  * a dot product per channel, no padded plane. */
 static FK_AVX512 void dw_global(const conv_prep *p, const float *x, float *y, int c0, int c1) {
@@ -415,10 +473,12 @@ static void dw_nchw_task(void *arg, int i) {
         dw_global(p, r->x, r->y, c0, c1);
         return;
     }
-    dw_plane_fn plane = dw_planes[p->kh == 3 && p->kw == 3][p->sw == 1 ? 0 : p->sw == 2 ? 1 : 2][p->dw_u == 1 ? 0 : p->dw_u == 2 ? 1 : 2];
+    int split = p->sw == 2 && p->dw == 1; /* the split-row stride-2 kernel; dilated stride 2 gathers */
+    dw_plane_fn plane = dw_planes[p->kh == 3 && p->kw == 3][p->sw == 1 ? 0 : split ? 1 : 2][p->dw_u == 1 ? 0 : p->dw_u == 2 ? 1 : 2];
     float *xp = r->col + (size_t)i * p->dw_hp * p->dw_wp; /* this chunk's plane, reused channel after channel */
     for (int c = c0; c < c1; c++) {
-        dw_pad_plane(p, r->x + (size_t)c * p->H * p->W, xp);
+        if (split) dw_pad_plane_s2(p, r->x + (size_t)c * p->H * p->W, xp);
+        else dw_pad_plane(p, r->x + (size_t)c * p->H * p->W, xp);
         plane(p, xp, p->w + (size_t)c * p->kh * p->kw, r->y + (size_t)c * p->Ho * p->Wo, c);
     }
 }

@@ -233,7 +233,11 @@ static FK_AVX512 void pool_planes(const pool_run *pr, int i) {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i gidx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                             _mm512_set1_epi32(p->sw));
-    float colinv[16];
+    /* average: 1 / window size for each output column of the current row factor, recomputed only when the
+     * row factor changes (once per call for unpadded pools), not 16 divisions per output vector */
+    enum { COLINV_MAX = 1024 };
+    float colinv[COLINV_MAX];
+    float colinv_rowf = -1.0f;
     for (int c = c0; c < c1; c++) {
         const float *xc = (const float *)INP(0) + (size_t)c * p->H * p->W;
         float *yc = (float *)OUTP(0) + (size_t)c * p->Ho * p->Wo;
@@ -275,14 +279,19 @@ static FK_AVX512 void pool_planes(const pool_run *pr, int i) {
                     }
                 }
                 if (!p->is_max) {
-                    for (int j = 0; j < cnt; j++) {
-                        int ws = (ox0 + j) * p->sw - p->pl, we = ws + p->kw;
-                        if (we > p->W + a->pads[3]) we = p->W + a->pads[3];
-                        int w0 = ws < 0 ? 0 : ws, w1 = we > p->W ? p->W : we;
-                        float cf = (float)(a->count_include_pad ? we - ws : w1 - w0) * rowf;
-                        colinv[j] = cf > 0 ? 1.0f / cf : 0.0f;
+                    int whole = p->Wo <= COLINV_MAX; /* table for the whole row, else per vector */
+                    if (!whole || colinv_rowf != rowf) {
+                        int j0 = whole ? 0 : ox0, j1 = whole ? p->Wo : ox0 + cnt;
+                        for (int j = j0; j < j1; j++) {
+                            int ws = j * p->sw - p->pl, we = ws + p->kw;
+                            if (we > p->W + a->pads[3]) we = p->W + a->pads[3];
+                            int w0 = ws < 0 ? 0 : ws, w1 = we > p->W ? p->W : we;
+                            float cf = (float)(a->count_include_pad ? we - ws : w1 - w0) * rowf;
+                            colinv[j - j0] = cf > 0 ? 1.0f / cf : 0.0f;
+                        }
+                        colinv_rowf = whole ? rowf : -1.0f;
                     }
-                    acc = _mm512_mul_ps(acc, _mm512_maskz_loadu_ps(tail_mask(cnt), colinv));
+                    acc = _mm512_mul_ps(acc, _mm512_maskz_loadu_ps(tail_mask(cnt), colinv + (whole ? ox0 : 0)));
                 }
                 _mm512_mask_storeu_ps(yc + (size_t)oy * p->Wo + ox0, tail_mask(cnt), acc);
             }

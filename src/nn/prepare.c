@@ -444,11 +444,20 @@ static void replace_uses(surgery *s, int from, int to) {
     }
 }
 
+/* A Pad whose pads are all zero (fr_gender has five, before its pools) copies its input: an identity. */
+static int pad_is_noop(const fk__node *n) {
+    if (n->op != FK__OP_PAD) return 0;
+    for (int k = 0; k < n->a.n_pads_nd; k++)
+        if (n->a.pads_nd[k]) return 0;
+    return 1;
+}
+
 static int remove_identities(surgery *s) {
     fk__graph *g = s->g;
     for (int i = 0; i < s->nlive; i++) {
         int ii = s->order[i];
         fk__node *n = &g->n[ii];
+        if (!s->dead[ii] && pad_is_noop(n)) n->op = FK__OP_IDENTITY, n->n_in = 1;
         if (s->dead[ii] || n->op != FK__OP_IDENTITY) continue;
         int x = n->in[0], y = n->out[0];
         if (!is_output(g, y)) {
