@@ -16,6 +16,7 @@
 #include <string.h>
 
 /* NCHW depthwise: one padded plane per parallel chunk in scratch, so at most this many chunks. */
+#define DW_SMALL_OUT 64 /* NCHW depthwise with at most this many outputs per channel goes through NHWC */
 #define DW_MAX_CHUNKS 16
 
 enum conv_kind { CONV_NCHW_GEMM = 1, CONV_NHWC_GEMM, CONV_NCHW_DW, CONV_NHWC_DW, CONV_NCHW_SHIFT };
@@ -32,6 +33,7 @@ typedef struct conv_prep {
     int *toff;        /* shifted GEMM: offset of each tap in a padded plane */
     int dw_global;    /* depthwise whose kernel is the whole unpadded input (1x1 output) */
     int dw_u;         /* NCHW depthwise: column blocks per step (1, 2 or 4; rows = 4 / dw_u) */
+    float *w_t;       /* NCHW depthwise on a small map: weights [kh*kw][C] for the channel-vector kernel */
 } conv_prep;
 
 static void conv_prep_free(void *pv) {
@@ -41,6 +43,7 @@ static void conv_prep_free(void *pv) {
     fk__free(p->bias);
     fk__free(p->slope);
     fk__free(p->toff);
+    fk__free(p->w_t);
     fk__free(p);
 }
 
@@ -516,6 +519,21 @@ static void dw_nhwc_task(void *arg, int i) {
     dw_nhwc_rows(r->p, r->x, r->y, (int)((long)Ho * i / r->chunks), (int)((long)Ho * (i + 1) / r->chunks));
 }
 
+/* NCHW depthwise on a small map (at most DW_SMALL_OUT outputs per channel, fr_landmark's 8x8 and 4x4 stages):
+ * per-channel planes would use a few lanes of each vector and pay a padded-plane copy per channel, so the
+ * input is transposed to NHWC in scratch, run by the channel-vector NHWC kernel and transposed back. */
+static void dw_nchw_small(const conv_prep *p, const float *x, float *y, float *scratch) {
+    int C = p->C, HW = p->H * p->W, HWo = p->Ho * p->Wo;
+    float *xt = scratch, *yt = scratch + (size_t)C * HW;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < HW; i++) xt[(size_t)i * C + c] = x[(size_t)c * HW + i];
+    conv_prep q = *p;
+    q.w = p->w_t;
+    dw_nhwc_rows(&q, xt, yt, 0, p->Ho);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < HWo; i++) y[(size_t)c * HWo + i] = yt[(size_t)i * C + c];
+}
+
 /* ---- the kernel ------------------------------------------------------------------------------------------ */
 
 static int conv_fast(const fk__run_ctx *cx, const fk__node *n) {
@@ -531,6 +549,11 @@ static int conv_fast(const fk__run_ctx *cx, const fk__node *n) {
         case CONV_NCHW_SHIFT: conv_nchw_shift(cx, p, x, y); break;
         case CONV_NHWC_GEMM: conv_nhwc_gemm(cx, p, x, y); break;
         case CONV_NCHW_DW:
+            if (p->w_t) {
+                dw_nchw_small(p, x, y, (float *)cx->scratch);
+                break;
+            }
+            /* fall through */
         case CONV_NHWC_DW: {
             int work = p->kind == CONV_NCHW_DW ? p->C : p->Ho;
             conv_run r = {p, x, y, (float *)cx->scratch, 0, 0, chunks_for(cx->threads, work)};
@@ -677,6 +700,16 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
                        q.dw == 1;
         dw_plane_size(p);
         n->scratch_bytes = sizeof(float) * (size_t)DW_MAX_CHUNKS * p->dw_hp * p->dw_wp;
+        if (!p->dw_global && q.Ho * q.Wo <= DW_SMALL_OUT && q.H * q.W <= DW_SMALL_OUT) {
+            p->w_t = fk__malloc(sizeof(float) * wn);
+            if (!p->w_t) {
+                conv_prep_free(p);
+                return FK_ENOMEM;
+            }
+            for (int c = 0; c < q.C; c++)
+                for (int t = 0; t < q.kh * q.kw; t++) p->w_t[(size_t)t * q.C + c] = w[(size_t)c * q.kh * q.kw + t];
+            n->scratch_bytes = sizeof(float) * (size_t)q.C * (q.H * q.W + q.Ho * q.Wo);
+        }
     } else {
         for (int c = 0; c < q.C; c++)
             for (int t = 0; t < q.kh * q.kw; t++) p->w[(size_t)t * q.C + c] = w[(size_t)c * q.kh * q.kw + t];
