@@ -32,7 +32,7 @@ start_receiver() { # appends one line per delivery "event_id type" to $T/deliver
       });
     }).listen(+process.argv[1], "127.0.0.1");' "$RPORT" "$T/deliveries" &
   RPID=$!
-  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$RPORT/ready" && break; sleep 0.1; done
+  for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$RPORT/ready" && break; sleep 0.1; done
 }
 
 start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1 || { echo "0 passed, 1 failed"; exit 1; }
@@ -56,13 +56,13 @@ stop_server; check '[ $SRC = 0 ]'
 # restart with the receiver still down, then bring it up: all three arrive, once each
 start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1
 start_receiver
-for _ in $(seq 1 150); do [ "$(sort -u "$T/deliveries" | wc -l)" -ge 3 ] && break; sleep 0.2; done
+for _ in $(seq 1 600); do [ "$(sort -u "$T/deliveries" | wc -l)" -ge 3 ] && break; sleep 0.2; done
 check '[ "$(cut -d" " -f1 "$T/deliveries" | sort -u | wc -l)" = 3 ]'
 check '[ "$(grep -c " match " "$T/deliveries")" = 2 ] && [ "$(grep -c " stranger " "$T/deliveries")" = 1 ]'
 check 'awk "\$1 != \$3 { exit 1 }" "$T/deliveries"'   # X-Facekit-Event-Id header = body event_id
 # one more event while everything is up
 req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img1.jpg"; check '[ $CODE = 200 ]'
-for _ in $(seq 1 100); do [ "$(wc -l < "$T/deliveries")" -ge 4 ] && break; sleep 0.2; done
+for _ in $(seq 1 300); do [ "$(wc -l < "$T/deliveries")" -ge 4 ] && break; sleep 0.2; done
 stop_server
 # a restart must not resend anything delivered
 start_server "$G" FK_SERVE_NOTIFY_INTERVAL_MS=200 FK_SERVE_NOTIFY_MAX_BACKOFF=1
