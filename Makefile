@@ -3,7 +3,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test test-deps asan bench bench-nn bench-server clean
+.PHONY: all setup build run test test-deps asan clang bench bench-nn bench-server clean
 
 all: build
 
@@ -30,6 +30,12 @@ test-deps:
 
 test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The same tree compiled with clang and -Werror (CI runs it after the tests: a warning only clang sees fails
+# the run). No tests here: the suite already ran against the gcc build.
+clang: setup
+	@CC=clang CXX=clang++ cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DFK_WEB=OFF >/dev/null
+	@cmake --build build-clang -j$(JOBS)
 
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build tree.
 asan: setup test-deps
