@@ -43,12 +43,18 @@ asan: setup test-deps
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
-bench: build bench-nn bench-server
+bench: build bench-nn bench-pipeline bench-server
 
 # Our executor against ONNX Runtime 1.30, model by model, 1 thread (bench/bench_nn.js; docs/performance.md).
 bench-nn: build
 	@test -d tests/ref/node_modules/onnxruntime-node || (cd tests/ref && npm ci --ignore-scripts)
 	node bench/bench_nn.js --timer $(BUILD)/bench/nn_time --flush $(BUILD)/bench/fk_flush_model $(BENCH_NN_FLAGS)
+
+# The face pipeline (decode .. liveness of one 853x480 face) against ORT's four networks alone, same run
+# (bench/bench_pipeline.js; docs/performance.md "Face pipeline vs ONNX Runtime").
+bench-pipeline: build
+	@test -d tests/ref/node_modules/onnxruntime-node || (cd tests/ref && npm ci --ignore-scripts)
+	node bench/bench_pipeline.js --facekit $(BUILD)/facekit --flush $(BUILD)/bench/fk_flush_model $(BENCH_PIPELINE_FLAGS)
 
 # wrk: 32 connections for 20 s posting two small JPEGs to /api/v1/compare (bench/bench_server.sh).
 bench-server: build
