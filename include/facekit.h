@@ -760,6 +760,14 @@ FK_API int fk_store_face_add(fk_store_t *s, int64_t person_id, const fk_face_rec
 /* Deletes the person, their faces (templates and images) and erases them as described above.
  * FK_ENOTFOUND when there is no such person. */
 FK_API int fk_store_person_remove(fk_store_t *s, int64_t person_id);
+/* Changes a person: every field of CHANGES that is not NULL replaces the stored one (name must not be
+ * empty; external_id "" and group "" clear them; metadata must be a JSON object); id, times and n_faces
+ * are ignored; updated_at is set. One transaction. FK_ENOTFOUND, FK_EINVAL, FK_EMISMATCH when the external
+ * id would be used twice in the (new) group — nothing is written then. */
+FK_API int fk_store_person_update(fk_store_t *s, int64_t person_id, const fk_person_t *changes);
+/* Deletes one face (template and image) of PERSON_ID and erases it as described above. FK_ENOTFOUND when
+ * PERSON_ID has no face FACE_ID. */
+FK_API int fk_store_face_remove(fk_store_t *s, int64_t person_id, int64_t face_id);
 /* One person (*OUT: one fk_person_t, fk_free). FK_ENOTFOUND. */
 FK_API int fk_store_person_get(fk_store_t *s, int64_t person_id, fk_person_t **out);
 /* Persons in GROUP (NULL = all), ordered by id. *OUT: array of *N (fk_free; NULL when empty). */
@@ -901,6 +909,11 @@ FK_API int fk_gallery_enroll(fk_gallery_t *g, const fk_person_t *person, const f
                              size_t n, int64_t *person_id, int64_t *face_ids);
 /* Deletes the person from the store (for real, see Store) and from the index. */
 FK_API int fk_gallery_remove_person(fk_gallery_t *g, int64_t person_id);
+/* Changes a person (fk_store_person_update); a new group moves their templates to it in the index. */
+FK_API int fk_gallery_update_person(fk_gallery_t *g, int64_t person_id, const fk_person_t *changes);
+/* Deletes one face of a person from the store (for real) and from the index. FK_ENOTFOUND when PERSON_ID
+ * has no face FACE_ID. */
+FK_API int fk_gallery_remove_face(fk_gallery_t *g, int64_t person_id, int64_t face_id);
 
 #define FK_IDENTIFY_MAX_K 100
 

@@ -2,8 +2,8 @@
  * test_store.c — the store (src/store): one suite run against both backends, SQLite in a temporary
  * directory and a real PostgreSQL server started for the test by tests/pg_harness.sh (initdb + pg_ctl,
  * unix socket only, stopped afterwards). Covers the data key (file permissions, creation, environment),
- * migrations, persons/groups/faces, encryption with both ciphers, row binding of ciphertexts, wrong keys,
- * removal, and allocation failures.
+ * migrations, persons/groups/faces (add, update, remove one face), encryption with both ciphers, row
+ * binding of ciphertexts, wrong keys, removal, and allocation failures.
  */
 #include "fk_test.h"
 #include "store/store.h"
@@ -255,6 +255,78 @@ static void suite(const char *loc, const char *name) {
     int64_t f3 = 0;
     FK_CHECK_INT(fk_store_face_add(s, pid3, faces, 1, &f3), FK_OK);
     FK_CHECK_INT(fk_store_face_add(s, 987654, faces, 1, NULL), FK_ENOTFOUND);
+
+    /* update: only the fields given change; the external id stays unique in the (new) group */
+    {
+        fk_person_t ch = {0, "Robert", NULL, NULL, "{\"k\":1}", 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &ch), FK_OK);
+        FK_CHECK_INT(fk_store_person_get(s, pid3, &pp), FK_OK);
+        if (pp) {
+            FK_CHECK_STR(pp->name, "Robert");
+            FK_CHECK_STR(pp->external_id, "");
+            FK_CHECK_STR(pp->group, "");
+            FK_CHECK(strstr(pp->metadata, "\"k\"") != NULL);
+            FK_CHECK_INT(pp->n_faces, 1);
+            FK_CHECK(pp->updated_at >= pp->created_at);
+        }
+        fk_free(pp);
+        fk_person_t g = {0, NULL, NULL, "Building B", NULL, 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &g), FK_OK);
+        FK_CHECK_INT(fk_store_person_list(s, "Building B", &list, &n), FK_OK);
+        FK_CHECK_INT(n, 2);
+        fk_free(list);
+        /* Mallory holds this external id in Building B: refused, nothing written */
+        fk_person_t e = {0, NULL, "110101199001011234", NULL, NULL, 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &e), FK_EMISMATCH);
+        FK_CHECK_INT(fk_store_person_get(s, pid3, &pp), FK_OK);
+        if (pp) FK_CHECK_STR(pp->external_id, "");
+        fk_free(pp);
+        /* moving Mallory to Building A collides with Alice's (unchanged) external id */
+        fk_person_t ga = {0, NULL, NULL, "Building A", NULL, 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid2, &ga), FK_EMISMATCH);
+        FK_CHECK_INT(fk_store_person_get(s, pid2, &pp), FK_OK);
+        if (pp) FK_CHECK_STR(pp->group, "Building B");
+        fk_free(pp);
+        /* several fields at once; "" clears */
+        fk_person_t both = {0, "Bob", "B-7", "", NULL, 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &both), FK_OK);
+        FK_CHECK_INT(fk_store_person_get(s, pid3, &pp), FK_OK);
+        if (pp) {
+            FK_CHECK_STR(pp->name, "Bob");
+            FK_CHECK_STR(pp->external_id, "B-7");
+            FK_CHECK_STR(pp->group, "");
+            FK_CHECK(strstr(pp->metadata, "\"k\"") != NULL);
+        }
+        fk_free(pp);
+        fk_person_t clr = {0, NULL, "", NULL, NULL, 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &clr), FK_OK);
+        FK_CHECK_INT(fk_store_person_get(s, pid3, &pp), FK_OK);
+        if (pp) FK_CHECK_STR(pp->external_id, "");
+        fk_free(pp);
+        /* errors */
+        FK_CHECK_INT(fk_store_person_update(s, 999999, &ch), FK_ENOTFOUND);
+        fk_person_t bad = {0, "", NULL, NULL, NULL, 0, 0, 0};
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &bad), FK_EINVAL);
+        bad.name = NULL;
+        bad.metadata = "[1]";
+        FK_CHECK_INT(fk_store_person_update(s, pid3, &bad), FK_EINVAL);
+        FK_CHECK_INT(fk_store_person_update(s, pid3, NULL), FK_EINVAL);
+    }
+    /* one face removed: only that one, only from its own person */
+    {
+        int64_t f4 = 0;
+        FK_CHECK_INT(fk_store_face_add(s, pid3, faces, 1, &f4), FK_OK);
+        FK_CHECK_INT(fk_store_face_remove(s, pid, f4), FK_ENOTFOUND); /* not Alice's */
+        FK_CHECK_INT(fk_store_face_list(s, pid3, 1, &fl, &n), FK_OK);
+        FK_CHECK_INT(n, 2);
+        fk_free(fl);
+        FK_CHECK_INT(fk_store_face_remove(s, pid3, f4), FK_OK);
+        FK_CHECK_INT(fk_store_face_remove(s, pid3, f4), FK_ENOTFOUND);
+        FK_CHECK_INT(fk_store_face_list(s, pid3, 1, &fl, &n), FK_OK);
+        FK_CHECK_INT(n, 1);
+        if (n == 1) FK_CHECK_INT(fl[0].id, f3);
+        fk_free(fl);
+    }
 
     /* SM4 store handle: writes SM4 records; both handles read both kinds */
     fk_store_options_t o2 = {loc, KEY, FK_CIPHER_SM4_CTR_HMAC_SM3};

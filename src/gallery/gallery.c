@@ -1,8 +1,9 @@
 /*
  * gallery.c — a gallery: the store (src/store) plus the in-memory index loaded from it, and open-set 1:N
  * identification scored through the face engine's compare (its manifest calibration and threshold).
- * Writes go to the store first (one durable transaction) and to the index after the commit, so after a
- * crash the index rebuilt from the store at open holds exactly what was acknowledged.
+ * Writes (enrol, update, remove a person or one face) go to the store first (one durable transaction) and
+ * to the index after the commit, so after a crash the index rebuilt from the store at open holds exactly
+ * what was acknowledged.
  */
 #include "core/core.h"
 
@@ -165,6 +166,47 @@ int fk_gallery_remove_person(fk_gallery_t *g, int64_t person_id) {
     pthread_mutex_unlock(&g->store_lock);
     /* the index follows the store even when the store had nothing (a stale index entry is worse) */
     fk_index_remove_person(g->index, person_id, NULL);
+    return rc;
+}
+
+/* The store first; when the group changed, the person's templates (of this gallery's model) are moved to
+ * the new group id in the index: removed, then added again from the store's copy. */
+int fk_gallery_update_person(fk_gallery_t *g, int64_t person_id, const fk_person_t *changes) {
+    if (!g || !g->store || !g->index || !changes) return FK_EINVAL;
+    pthread_mutex_lock(&g->store_lock);
+    int rc = fk_store_person_update(g->store, person_id, changes);
+    fk_face_record_t *fs = NULL;
+    size_t n = 0;
+    int64_t gid = 0;
+    if (!rc && changes->group) {
+        if (*changes->group) rc = fk_store_group_id(g->store, changes->group, &gid);
+        if (!rc) rc = fk_store_face_list(g->store, person_id, 0, &fs, &n);
+    }
+    if (rc) gfail(g, rc, "%s", fk_store_errmsg(g->store));
+    pthread_mutex_unlock(&g->store_lock);
+    if (rc || !changes->group) {
+        fk_free(fs);
+        return rc;
+    }
+    fk_index_remove_person(g->index, person_id, NULL);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (fs[i].dim != g->dim || strcmp(fs[i].model_id, g->model_id)) continue; /* not loaded at open either */
+        rc = fk_index_add(g->index, 1, &fs[i].id, &person_id, &gid, fs[i].tmpl);
+    }
+    fk_free(fs);
+    if (rc) return gfail(g, rc, "updated, but the index refused a template (%s); it is loaded at the next open",
+                         fk_status_str(rc));
+    return FK_OK;
+}
+
+int fk_gallery_remove_face(fk_gallery_t *g, int64_t person_id, int64_t face_id) {
+    if (!g || !g->store) return FK_EINVAL;
+    pthread_mutex_lock(&g->store_lock);
+    int rc = fk_store_face_remove(g->store, person_id, face_id);
+    if (rc) gfail(g, rc, "%s", fk_store_errmsg(g->store));
+    pthread_mutex_unlock(&g->store_lock);
+    /* only a face the store really had is taken from the index (another person's face id stays) */
+    if (!rc) fk_index_remove_face(g->index, face_id, NULL);
     return rc;
 }
 

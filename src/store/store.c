@@ -381,6 +381,93 @@ dberr:
     return dbfail(s, rc, "remove person");
 }
 
+/* Updates the fields of CHANGES that are not NULL (see facekit.h); the external id stays unique in the
+ * person's (possibly new) group. One transaction; FK_ENOTFOUND / FK_EMISMATCH write nothing. */
+int fk_store_person_update(fk_store_t *s, int64_t person_id, const fk_person_t *changes) {
+    if (!s || !s->db || !changes) return s ? fail(s, FK_EINVAL, "no changes") : FK_EINVAL;
+    if (changes->name && !*changes->name) return fail(s, FK_EINVAL, "a person needs a name");
+    int rc = check_metadata(s, changes->metadata);
+    if (rc) return rc;
+    if ((rc = begin(s))) return dbfail(s, rc, "begin");
+    fk__val_t p1[1] = {fk__vint(person_id)};
+    int found;
+    int64_t gid;
+    if ((rc = q_int(s, "SELECT coalesce(group_id, 0) FROM fk_persons WHERE id = $1", p1, 1, &gid, &found))) goto dberr;
+    if (!found) {
+        rollback(s);
+        return fail(s, FK_ENOTFOUND, "no person %lld", (long long)person_id);
+    }
+    if (changes->group && (rc = group_ensure(s, changes->group, &gid))) goto dberr;
+    /* the external id after the update (the new one, or the current one when only the group moves) must
+     * stay unique in the group after the update; clearing it needs no check */
+    const char *ext = changes->external_id && *changes->external_id ? changes->external_id : NULL;
+    if (!changes->external_id || ext) {
+        fk__val_t p[3] = {fk__vint(gid), fk__vtext(ext), fk__vint(person_id)};
+        int dup;
+        if ((rc = q_int(s,
+                        "SELECT o.id FROM fk_persons o, fk_persons me WHERE me.id = $3 AND o.id <> me.id AND "
+                        "coalesce(o.group_id, 0) = $1 AND o.external_id = coalesce($2, me.external_id)",
+                        p, 3, NULL, &dup)))
+            goto dberr;
+        if (dup) {
+            rollback(s);
+            return fail(s, FK_EMISMATCH, "external id '%s' is already enrolled in this group",
+                        ext ? ext : "(unchanged)");
+        }
+    }
+    /* one statement: CASE keeps the columns whose change is NULL ($2 / $4 / $6 flag "set") */
+    fk__val_t p[9] = {changes->name ? fk__vtext(changes->name) : fk__vnull(),
+                      fk__vint(changes->external_id != NULL),
+                      fk__vtext(ext),
+                      fk__vint(changes->group != NULL),
+                      gid ? fk__vint(gid) : fk__vnull(),
+                      fk__vint(changes->metadata != NULL),
+                      fk__vtext(changes->metadata ? changes->metadata : "{}"),
+                      fk__vint(now_s()),
+                      fk__vint(person_id)};
+    rc = q(s,
+           is_pg(s) ? "UPDATE fk_persons SET name = coalesce($1, name), "
+                      "external_id = CASE WHEN $2 = 1 THEN $3 ELSE external_id END, "
+                      "group_id = CASE WHEN $4 = 1 THEN $5::BIGINT ELSE group_id END, "
+                      "metadata = CASE WHEN $6 = 1 THEN $7::JSONB ELSE metadata END, "
+                      "updated_at = $8 WHERE id = $9"
+                    : "UPDATE fk_persons SET name = coalesce($1, name), "
+                      "external_id = CASE WHEN $2 = 1 THEN $3 ELSE external_id END, "
+                      "group_id = CASE WHEN $4 = 1 THEN $5 ELSE group_id END, "
+                      "metadata = CASE WHEN $6 = 1 THEN $7 ELSE metadata END, "
+                      "updated_at = $8 WHERE id = $9",
+           p, 9, NULL, NULL);
+    if (rc) goto dberr;
+    if ((rc = commit(s))) goto dberr;
+    return FK_OK;
+dberr:
+    rollback(s);
+    return dbfail(s, rc, "update person");
+}
+
+/* Deletes one face (template and image) of PERSON_ID and erases it like fk_store_person_remove. */
+int fk_store_face_remove(fk_store_t *s, int64_t person_id, int64_t face_id) {
+    if (!s || !s->db) return FK_EINVAL;
+    int rc;
+    if ((rc = begin(s))) return dbfail(s, rc, "begin");
+    fk__val_t p[2] = {fk__vint(face_id), fk__vint(person_id)};
+    int found;
+    if ((rc = q_int(s, "DELETE FROM fk_faces WHERE id = $1 AND person_id = $2 RETURNING id", p, 2, NULL, &found)))
+        goto dberr;
+    if (!found) {
+        rollback(s);
+        return fail(s, FK_ENOTFOUND, "person %lld has no face %lld", (long long)person_id, (long long)face_id);
+    }
+    fk__val_t u[2] = {fk__vint(now_s()), fk__vint(person_id)};
+    if ((rc = q(s, "UPDATE fk_persons SET updated_at = $1 WHERE id = $2", u, 2, NULL, NULL))) goto dberr;
+    if ((rc = commit(s))) goto dberr;
+    s->db->ops->after_delete(s->db);
+    return FK_OK;
+dberr:
+    rollback(s);
+    return dbfail(s, rc, "remove face");
+}
+
 /* ---- packed results ----
  * Results are one allocation: the array of structs followed by the bytes they point to, so that one
  * fk_free() releases everything. While rows arrive, pointers hold offsets into BYTES (+1, 0 = NULL). */
