@@ -10,6 +10,10 @@
  *            [--threshold T] [--multiscale]
  *       Detection recall and false positives per image against the data set's ground truth, per-image
  *       lines, then one JSON line.
+ *   calibrate lfw --pairs P --root DIR --out manifest.json [--threads N] [--far F]
+ *       Fits the compare calibration (logistic on cosine) and the FAR threshold on a pair list (View 1
+ *       DevTrain) with the same embedding of every distinct image as `eval lfw` (largest face, no flip)
+ *       and writes the model manifest.
  * A front-end over facekit.h (face engine) and the data-set helpers of src/eval/datasets.h.
  */
 #include "cli.h"
@@ -48,6 +52,8 @@ static fk_engine_t *open_engine(const char *models_dir, unsigned models) {
     fk_engine_options_t eo = {0};
     eo.models_dir = models_dir;
     eo.models = models;
+    const char *mf = getenv("FK_MANIFEST");
+    if (mf && *mf) eo.manifest = mf;
     fk_engine_t *e = NULL;
     int rc = fk_engine_open(&eo, &e);
     if (rc != FK_OK) {
@@ -206,6 +212,95 @@ static int score_list(const fk__lfw_pairs_t *p, const char *root, const fk_engin
     return 0;
 }
 
+/* Every distinct image of the pair lists A and B (B may be NULL) under ROOT, embedded once by THREADS
+ * workers. Prints what went wrong (prefixed "facekit CMD: ") and returns -1 when an image could not be
+ * read or the pipeline failed; an image without a face is not an error (its pairs score NaN). */
+typedef struct {
+    char **paths; /* sorted, distinct */
+    lfw_item_t *items;
+    size_t n, no_face;
+    double secs;
+    int threads; /* workers that ran */
+} lfw_set_t;
+
+static void lfw_set_free(lfw_set_t *set) {
+    for (size_t i = 0; set->paths && i < set->n; i++) free(set->paths[i]);
+    free(set->paths);
+    free(set->items);
+    memset(set, 0, sizeof *set);
+}
+
+static int lfw_embed_all(const char *cmd, const fk__lfw_pairs_t *a, const fk__lfw_pairs_t *b, const char *root,
+                         fk_engine_t *engine, int threads, unsigned flags, int pick_largest, int sw, int sh,
+                         lfw_set_t *set) {
+    memset(set, 0, sizeof *set);
+    size_t cap = a->n_images + (b ? b->n_images : 0), n = 0;
+    char **paths = calloc(cap ? cap : 1, sizeof *paths);
+    set->paths = paths;
+    if (!paths) return -1;
+    for (int s = 0; s < 2; s++) {
+        const fk__lfw_pairs_t *p = s ? b : a;
+        for (size_t i = 0; p && i < p->n_images; i++) {
+            char path[4096];
+            if (fk__lfw_image_path(root, &p->image[i], path, sizeof path) != FK_OK) {
+                fprintf(stderr, "facekit %s: path too long under %s\n", cmd, root);
+                set->n = n;
+                return -1;
+            }
+            if (!(paths[n++] = strdup(path))) {
+                set->n = n - 1;
+                return -1;
+            }
+        }
+    }
+    qsort(paths, n, sizeof *paths, cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (u && !strcmp(paths[u - 1], paths[i])) {
+            free(paths[i]);
+            continue;
+        }
+        paths[u++] = paths[i];
+    }
+    set->n = n = u;
+    lfw_item_t *items = set->items = calloc(n ? n : 1, sizeof *items);
+    if (!items) return -1;
+    for (size_t i = 0; i < n; i++) items[i].path = paths[i];
+
+    lfw_job_t job = {.engine = engine, .item = items, .n = n, .flags = flags, .pick_largest = pick_largest};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.done, 0);
+    fk_detect_options_default(&job.det);
+    job.det.width = sw;
+    job.det.height = sh;
+    double t0 = now_s();
+    pthread_t tid[256];
+    int started = 0;
+    for (int t = 0; t < threads && t < 256; t++) {
+        if (pthread_create(&tid[t], NULL, lfw_worker, &job) != 0) break;
+        started++;
+    }
+    if (started == 0) lfw_worker(&job);
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    set->secs = now_s() - t0;
+    set->threads = started ? started : 1;
+
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].failed) {
+            fprintf(stderr, "facekit %s: %s: %s\n", cmd, items[i].path, items[i].err);
+            failed++;
+        } else if (!items[i].has) {
+            set->no_face++;
+        }
+    }
+    if (failed) {
+        fprintf(stderr, "facekit %s: %zu image(s) could not be processed (missing data?)\n", cmd, failed);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_lfw(int argc, char **argv) {
     const char *pairs_path = NULL, *train_path = NULL, *root = NULL, *scores_path = NULL;
     const char *models = fk_cli_models_dir();
@@ -251,78 +346,24 @@ static int cmd_lfw(int argc, char **argv) {
         fprintf(stderr, "facekit eval lfw: --train is ignored with a %d-fold list (thresholds come from the "
                         "other folds)\n",
                 test->n_folds);
-
-    /* every distinct image path of both lists, embedded once */
-    size_t cap = test->n_images + (train ? train->n_images : 0), n = 0;
-    char **paths = calloc(cap ? cap : 1, sizeof *paths);
     int status = 1;
-    lfw_item_t *items = NULL;
+    lfw_set_t set = {0};
     double *scores = NULL, *tscores = NULL;
     fk_engine_t *engine = NULL;
-    if (!paths) goto out;
-    for (int s = 0; s < 2; s++) {
-        const fk__lfw_pairs_t *p = s ? train : test;
-        for (size_t i = 0; p && i < p->n_images; i++) {
-            char path[4096];
-            if (fk__lfw_image_path(root, &p->image[i], path, sizeof path) != FK_OK) {
-                fprintf(stderr, "facekit eval lfw: path too long under %s\n", root);
-                goto out;
-            }
-            if (!(paths[n++] = strdup(path))) goto out;
-        }
-    }
-    qsort(paths, n, sizeof *paths, cmp_str);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (u && !strcmp(paths[u - 1], paths[i])) {
-            free(paths[i]);
-            continue;
-        }
-        paths[u++] = paths[i];
-    }
-    n = u;
-    items = calloc(n ? n : 1, sizeof *items);
-    scores = malloc(test->n * sizeof *scores);
-    if (train && test->n_folds == 1) tscores = malloc(train->n * sizeof *tscores);
-    if (!items || !scores || (train && test->n_folds == 1 && !tscores)) goto out;
-    for (size_t i = 0; i < n; i++) items[i].path = paths[i];
 
     if (!(engine = open_engine(models, FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE))) goto out;
     fk_engine_info_t info;
     fk_engine_info(engine, &info);
-
-    lfw_job_t job = {.engine = engine, .item = items, .n = n, .flags = flip ? FK_EMBED_FLIP : 0,
-                     .pick_largest = pick_largest};
-    atomic_init(&job.next, 0);
-    atomic_init(&job.done, 0);
-    fk_detect_options_default(&job.det);
-    job.det.width = sw;
-    job.det.height = sh;
-    double t0 = now_s();
-    pthread_t tid[256];
-    int started = 0;
-    for (int t = 0; t < threads; t++) {
-        if (pthread_create(&tid[t], NULL, lfw_worker, &job) != 0) break;
-        started++;
-    }
-    if (started == 0) lfw_worker(&job);
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    double secs = now_s() - t0;
-
-    size_t failed = 0, no_face = 0, multi = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].failed) {
-            fprintf(stderr, "facekit eval lfw: %s: %s\n", items[i].path, items[i].err);
-            failed++;
-        } else if (!items[i].has) {
-            no_face++;
-        }
-        multi += items[i].n_faces > 1;
-    }
-    if (failed) {
-        fprintf(stderr, "facekit eval lfw: %zu image(s) could not be processed (missing data?)\n", failed);
+    if (lfw_embed_all("eval lfw", test, train, root, engine, threads, flip ? FK_EMBED_FLIP : 0, pick_largest, sw,
+                      sh, &set))
         goto out;
-    }
+    char **paths = set.paths;
+    lfw_item_t *items = set.items;
+    size_t n = set.n, no_face = set.no_face, multi = 0;
+    for (size_t i = 0; i < n; i++) multi += items[i].n_faces > 1;
+    scores = malloc(test->n * sizeof *scores);
+    if (train && test->n_folds == 1) tscores = malloc(train->n * sizeof *tscores);
+    if (!scores || (train && test->n_folds == 1 && !tscores)) goto out;
 
     size_t nf_pairs = 0, nf_train = 0;
     if (score_list(test, root, engine, items, paths, n, scores, &nf_pairs)) goto out;
@@ -373,8 +414,8 @@ static int cmd_lfw(int argc, char **argv) {
                train_path, train->n, train_acc, nf_train);
     else
         printf("protocol: NOTE threshold chosen on this same list (no --train given): an optimistic figure\n");
-    printf("embedded %zu images in %.1f s with %d thread(s) (%.1f images/s); %zu with several faces\n", n, secs,
-           started ? started : 1, n / (secs > 0 ? secs : 1), multi);
+    printf("embedded %zu images in %.1f s with %d thread(s) (%.1f images/s); %zu with several faces\n", n, set.secs,
+           set.threads, n / (set.secs > 0 ? set.secs : 1), multi);
     printf("no face found: %zu image(s) -> %zu pair(s) counted as errors%s\n", no_face, nf_pairs,
            tscores && nf_train ? " (plus errors in the training list)" : "");
     for (size_t i = 0; i < n && no_face; i++)
@@ -392,10 +433,7 @@ static int cmd_lfw(int argc, char **argv) {
     status = 0;
 out:
     fk_engine_close(engine);
-    if (paths)
-        for (size_t i = 0; i < n; i++) free(paths[i]);
-    free(paths);
-    free(items);
+    lfw_set_free(&set);
     free(scores);
     free(tscores);
     fk__lfw_pairs_free(test);
@@ -634,4 +672,133 @@ int fk_cli_eval(int argc, char **argv) {
     }
     fprintf(stderr, "facekit eval: unknown sub-command '%s'\n", argv[1]);
     return usage();
+}
+
+/* ---- calibrate lfw ------------------------------------------------------------------------------------ */
+
+static int calibrate_usage(void) {
+    fprintf(stderr, "usage: facekit calibrate lfw --pairs pairsDevTrain.txt --root DIR --out models/manifest.json "
+                    "[--threads N] [--far F]\n");
+    return 2;
+}
+
+/* The manifest fk_engine_open reads: the calibration, how it was fitted, the liveness threshold. */
+static int write_manifest(const char *out, const char *pairs_path, const fk_engine_info_t *info, double a, double b,
+                          double thr, double far, double cthr, int np, size_t nofit, size_t nofaces, double tar,
+                          double acc_thr, double acc_best, double thr_best) {
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    char sha[65] = "", mpath[4200];
+    snprintf(mpath, sizeof mpath, "%s/faceplugin/fr_feature.onnx", fk_cli_models_dir());
+    fk_sha256_file(mpath, sha, NULL);
+    FILE *o = fopen(out, "w");
+    if (!o) return -1;
+    fprintf(o, "{\n  \"format\": \"facekit-model-manifest\",\n  \"version\": 1,\n");
+    fprintf(o, "  \"feature_model\": {\"file\": \"faceplugin/fr_feature.onnx\", \"sha256\": \"%s\", \"model_id\": \"%s\"},\n",
+            sha, info->model_id ? info->model_id : "");
+    fprintf(o, "  \"compare\": {\n");
+    fprintf(o, "    \"calibration\": \"logistic: score = 1 / (1 + exp(-(a * cosine + b)))\",\n");
+    fprintf(o, "    \"a\": %.9g,\n    \"b\": %.9g,\n    \"threshold\": %.9g,\n", a, b, thr);
+    fprintf(o, "    \"threshold_far\": %.9g,\n    \"cosine_threshold\": %.9g,\n", far, cthr);
+    fprintf(o, "    \"fitted\": {\n      \"command\": \"facekit calibrate lfw --pairs <data>/lfw-view1/pairsDevTrain.txt "
+               "--root <data>/lfw-view1/images --out models/manifest.json\",\n");
+    fprintf(o, "      \"date\": \"%s\",\n", date);
+    const char *base = strrchr(pairs_path, '/') ? strrchr(pairs_path, '/') + 1 : pairs_path;
+    fprintf(o, "      \"data\": \"LFW View 1 ");
+    for (; *base; base++) /* a file name in a JSON string */
+        if (*base == '"' || *base == '\\') fprintf(o, "\\%c", *base);
+        else if ((unsigned char)*base >= 0x20) fputc(*base, o);
+    fprintf(o, " (deep-funneled 250x250), largest detected face, no flip\",\n");
+    fprintf(o, "      \"pairs\": %d,\n      \"pairs_without_face\": %zu,\n      \"images_without_face\": %zu,\n", np,
+            nofit, nofaces);
+    fprintf(o, "      \"tar_at_threshold\": %.6f,\n      \"accuracy_at_threshold\": %.6f,\n", tar, acc_thr);
+    fprintf(o, "      \"best_accuracy\": %.6f,\n      \"best_accuracy_cosine_threshold\": %.6f\n    }\n  },\n", acc_best,
+            thr_best);
+    fprintf(o, "  \"liveness\": {\n    \"threshold\": %.4g,\n", info->liveness_threshold);
+    fprintf(o, "    \"note\": \"fr_liveness softmax class 0 (live); threshold chosen on data/antispoof samples, "
+               "see docs/accuracy.md\"\n  }\n}\n");
+    return fclose(o) ? -1 : 0;
+}
+
+int fk_cli_calibrate(int argc, char **argv) {
+    const char *pairs_path = NULL, *root = NULL, *out = NULL;
+    int threads = 2;
+    double far = 1e-3;
+    if (argc < 2 || strcmp(argv[1], "lfw")) return calibrate_usage();
+    for (int i = 2; i < argc; i++) {
+        char *end = NULL;
+        if (!strcmp(argv[i], "--pairs") && i + 1 < argc) pairs_path = argv[++i];
+        else if (!strcmp(argv[i], "--root") && i + 1 < argc) root = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 64) return calibrate_usage();
+            threads = (int)v;
+        } else if (!strcmp(argv[i], "--far") && i + 1 < argc) {
+            far = strtod(argv[++i], &end);
+            if (*end || !(far >= 1e-6 && far <= 0.5)) return calibrate_usage();
+        } else return calibrate_usage();
+    }
+    if (!pairs_path || !root || !out) return calibrate_usage();
+    char err[512] = "";
+    fk__lfw_pairs_t *p = NULL;
+    int rc = fk__lfw_pairs_load(pairs_path, &p, err, sizeof err);
+    if (rc != FK_OK) {
+        fprintf(stderr, "facekit calibrate: %s: %s\n", fk_status_str(rc), err);
+        return 1;
+    }
+    int ret = 1;
+    lfw_set_t set = {0};
+    size_t np = p->n, nofit = 0;
+    double *cosv = malloc(np * sizeof *cosv), *score = malloc(np * sizeof *score), *fitx = malloc(np * sizeof *fitx);
+    int *same = malloc(np * sizeof *same), *fity = malloc(np * sizeof *fity);
+    fk_engine_t *e = open_engine(fk_cli_models_dir(), FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE);
+    if (!e || !cosv || !score || !fitx || !same || !fity) goto done;
+    fk_engine_info_t info;
+    fk_engine_info(e, &info);
+    if (lfw_embed_all("calibrate", p, NULL, root, e, threads, 0, 1, 0, 0, &set)) goto done;
+    if (score_list(p, root, e, set.items, set.paths, set.n, cosv, &nofit)) goto done;
+    size_t nfit = 0;
+    for (size_t i = 0; i < np; i++) {
+        same[i] = p->pair[i].same;
+        if (!isnan(cosv[i])) {
+            fitx[nfit] = cosv[i];
+            fity[nfit++] = same[i];
+        }
+    }
+    double a, b, thr, tar, cthr, ctar, acc_best, thr_best;
+    if (fk_eval_fit_logistic(fitx, fity, nfit, &a, &b)) {
+        fprintf(stderr, "facekit calibrate: logistic fit failed\n");
+        goto done;
+    }
+    for (size_t i = 0; i < np; i++) score[i] = isnan(cosv[i]) ? NAN : 1 / (1 + exp(-(a * cosv[i] + b)));
+    fk_eval_threshold_at_far(score, same, np, far, &thr, &tar);
+    fk_eval_threshold_at_far(cosv, same, np, far, &cthr, &ctar);
+    fk_eval_best_threshold(cosv, same, np, &thr_best, &acc_best);
+    double acc_thr = fk_eval_accuracy(score, same, np, thr);
+    if (write_manifest(out, pairs_path, &info, a, b, thr, far, cthr, (int)np, nofit, set.no_face, tar, acc_thr,
+                       acc_best, thr_best)) {
+        fprintf(stderr, "facekit calibrate: cannot write %s\n", out);
+        goto done;
+    }
+    printf("{\"pairs\":%zu,\"images\":%zu,\"images_without_face\":%zu,\"a\":%.6f,\"b\":%.6f,\"threshold\":%.6f,"
+           "\"cosine_threshold\":%.6f,\"tar_at_far\":%.6f,\"far\":%g,\"accuracy_at_threshold\":%.6f,"
+           "\"best_accuracy\":%.6f,\"seconds\":%.1f,\"out\":\"",
+           np, set.n, set.no_face, a, b, thr, cthr, tar, far, acc_thr, acc_best, set.secs);
+    for (const char *q = out; *q; q++)
+        if (*q == '"' || *q == '\\') printf("\\%c", *q);
+        else if ((unsigned char)*q >= 0x20) putchar(*q);
+    printf("\"}\n");
+    ret = 0;
+done:
+    lfw_set_free(&set);
+    free(cosv);
+    free(score);
+    free(fitx);
+    free(same);
+    free(fity);
+    fk_engine_close(e);
+    fk__lfw_pairs_free(p);
+    return ret;
 }

@@ -5,14 +5,12 @@
  *   embed IMG --out face.fkt [--flip]   template of the largest face
  *   compare A B [--threshold T] [--flip] each an image or a .fkt
  *   bench pipeline IMG [--threads N] [--runs N]   median wall and thread-CPU ms of each stage
- *   calibrate lfw --pairs P --root DIR --out manifest.json [--threads N]
  * JSON on stdout; errors on stderr with exit 1 (2 for usage errors).
  */
 #include "cli.h"
 #include "facekit.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +83,20 @@ static int open_engine(const char *cmd, unsigned models, int threads, fk_engine_
     return rc;
 }
 
+/* The engine and one context, or a message and non-zero with nothing left open. */
+static int open_pipeline(const char *cmd, unsigned models, int threads, fk_engine_t **e, fk_ctx_t **c) {
+    *c = NULL;
+    if (open_engine(cmd, models, threads, e)) return 1;
+    int rc = fk_ctx_create(*e, c);
+    if (rc) {
+        fprintf(stderr, "facekit %s: cannot create a face context: %s\n", cmd, fk_status_str(rc));
+        fk_engine_close(*e);
+        *e = NULL;
+        return 1;
+    }
+    return 0;
+}
+
 /* An image as the pipeline wants it: decoded with DCT scaling when much larger than needed. *SCALE
  * receives original/decoded so that results can be reported in the file's own pixels. */
 static int load_image(const char *cmd, const char *path, fk_image_t **img, double *scale, int *orig_w,
@@ -138,6 +150,42 @@ static void print_face_core(FILE *f, const fk_face_t *fc, double s, int lm68) {
     }
 }
 
+/* ---- detect / analyze: one image, its faces ---- */
+
+typedef struct {
+    fk_engine_t *e;
+    fk_ctx_t *c;
+    fk_image_t *img;
+    fk_face_t *faces;
+    size_t n;
+    double s;  /* file pixels per decoded pixel */
+    int w, h;  /* the file's displayed size */
+} face_run_t;
+
+static void face_run_close(face_run_t *r) {
+    fk_free(r->faces);
+    fk_ctx_destroy(r->c);
+    fk_image_free(r->img);
+    fk_engine_close(r->e);
+}
+
+/* Opens the pipeline with MODELS, loads PATH and finds its faces (O: NULL = defaults; MIN_FACE in the
+ * file's pixels). Non-zero after a message, with everything closed. */
+static int face_run_open(const char *cmd, unsigned models, const char *path, fk_detect_options_t *o, double min_face,
+                         face_run_t *r) {
+    memset(r, 0, sizeof *r);
+    r->s = 1;
+    if (open_pipeline(cmd, models, 1, &r->e, &r->c)) return 1;
+    int rc = load_image(cmd, path, &r->img, &r->s, &r->w, &r->h);
+    if (!rc) {
+        if (o) o->min_face = (float)(min_face / r->s);
+        rc = fk_detect(r->c, r->img, o, &r->faces, &r->n);
+        if (rc) fprintf(stderr, "facekit %s: %s: %s\n", cmd, fk_status_str(rc), fk_ctx_errmsg(r->c));
+    }
+    if (rc) face_run_close(r);
+    return rc ? 1 : 0;
+}
+
 /* ---- detect ---- */
 
 static int usage_detect(void) {
@@ -170,23 +218,14 @@ int fk_cli_detect(int argc, char **argv) {
     }
     if (!path) return usage_detect();
     o.score_threshold = (float)thr;
-    fk_engine_t *e;
-    if (open_engine("detect", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK, 1, &e)) return 1;
-    fk_image_t *img = NULL;
-    fk_ctx_t *c = NULL;
-    fk_face_t *faces = NULL;
-    size_t n = 0;
-    double s = 1;
-    int ow, oh, ret = 1;
-    if (load_image("detect", path, &img, &s, &ow, &oh)) goto done;
-    o.min_face = (float)(min_face / s);
-    int rc = fk_ctx_create(e, &c);
-    if (!rc) rc = fk_detect(c, img, &o, &faces, &n);
-    if (rc) {
-        fprintf(stderr, "facekit detect: %s: %s\n", fk_status_str(rc), c ? fk_ctx_errmsg(c) : "");
-        goto done;
-    }
-    printf("{\"width\":%d,\"height\":%d,\"faces\":[", ow, oh);
+    face_run_t r;
+    if (face_run_open("detect", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK, path, &o, min_face, &r)) return 1;
+    fk_image_t *img = r.img;
+    const fk_face_t *faces = r.faces;
+    size_t n = r.n;
+    double s = r.s;
+    int ret = 1;
+    printf("{\"width\":%d,\"height\":%d,\"faces\":[", r.w, r.h);
     for (size_t i = 0; i < n; i++) {
         printf("%s{", i ? "," : "");
         print_face_core(stdout, &faces[i], s, lm68);
@@ -204,7 +243,7 @@ int fk_cli_detect(int argc, char **argv) {
                 fk_image_draw_point(img, (int)f->landmarks[k].x, (int)f->landmarks[k].y, t, red);
         }
         char err[256] = "";
-        rc = fk_image_save(img, draw, 90, err, sizeof err);
+        int rc = fk_image_save(img, draw, 90, err, sizeof err);
         if (rc) {
             fprintf(stderr, "facekit detect: cannot write %s: %s %s\n", draw, fk_status_str(rc), err);
             goto done;
@@ -212,14 +251,20 @@ int fk_cli_detect(int argc, char **argv) {
     }
     ret = 0;
 done:
-    fk_free(faces);
-    fk_ctx_destroy(c);
-    fk_image_free(img);
-    fk_engine_close(e);
+    face_run_close(&r);
     return ret;
 }
 
 /* ---- analyze ---- */
+
+static void print_angles(FILE *f, float yaw, float pitch, float roll) {
+    const float v[3] = {yaw, pitch, roll};
+    static const char *const k[3] = {"yaw", "pitch", "roll"};
+    for (int i = 0; i < 3; i++) {
+        fprintf(f, "%s\"%s\":", i ? "," : "", k[i]);
+        json_num(f, "%.1f", v[i]);
+    }
+}
 
 int fk_cli_analyze(int argc, char **argv) {
     const char *path = NULL;
@@ -234,22 +279,15 @@ int fk_cli_analyze(int argc, char **argv) {
         fprintf(stderr, "usage: facekit analyze IMG\n");
         return 2;
     }
-    fk_engine_t *e;
-    if (open_engine("analyze", FK_ENGINE_ALL, 1, &e)) return 1;
-    fk_image_t *img = NULL;
-    fk_ctx_t *c = NULL;
-    fk_face_t *faces = NULL;
-    size_t n = 0;
-    double s = 1;
-    int ow, oh, ret = 1;
-    if (load_image("analyze", path, &img, &s, &ow, &oh)) goto done;
-    int rc = fk_ctx_create(e, &c);
-    if (!rc) rc = fk_detect(c, img, NULL, &faces, &n);
-    if (rc) {
-        fprintf(stderr, "facekit analyze: %s: %s\n", fk_status_str(rc), c ? fk_ctx_errmsg(c) : "");
-        goto done;
-    }
-    printf("{\"width\":%d,\"height\":%d,\"faces\":[", ow, oh);
+    face_run_t r;
+    if (face_run_open("analyze", FK_ENGINE_ALL, path, NULL, 0, &r)) return 1;
+    fk_ctx_t *c = r.c;
+    const fk_image_t *img = r.img;
+    const fk_face_t *faces = r.faces;
+    size_t n = r.n;
+    double s = r.s;
+    int rc, ret = 1;
+    printf("{\"width\":%d,\"height\":%d,\"faces\":[", r.w, r.h);
     for (size_t i = 0; i < n; i++) {
         fk_quality_t q;
         fk_liveness_t l;
@@ -267,12 +305,7 @@ int fk_cli_analyze(int argc, char **argv) {
         print_face_core(stdout, &faces[i], s, 0);
         printf(",\"quality\":{\"face_size\":%.1f,\"sharpness\":%.1f,\"brightness\":%.1f,\"contrast\":%.1f,",
                q.face_size * s, q.sharpness, q.brightness, q.contrast);
-        printf("\"yaw\":");
-        json_num(stdout, "%.1f", q.yaw);
-        printf(",\"pitch\":");
-        json_num(stdout, "%.1f", q.pitch);
-        printf(",\"roll\":");
-        json_num(stdout, "%.1f", q.roll);
+        print_angles(stdout, q.yaw, q.pitch, q.roll);
         printf(",\"left_eye_open\":");
         json_num(stdout, "%.3f", q.left_eye_open);
         printf(",\"right_eye_open\":");
@@ -301,21 +334,14 @@ int fk_cli_analyze(int argc, char **argv) {
         printf(",\"eyes_open\":");
         if (isnan(a.left_eye_open)) printf("null");
         else printf("[%s,%s]", a.left_eye_open >= 0.5f ? "true" : "false", a.right_eye_open >= 0.5f ? "true" : "false");
-        printf(",\"yaw\":");
-        json_num(stdout, "%.1f", a.yaw);
-        printf(",\"pitch\":");
-        json_num(stdout, "%.1f", a.pitch);
-        printf(",\"roll\":");
-        json_num(stdout, "%.1f", a.roll);
+        putchar(',');
+        print_angles(stdout, a.yaw, a.pitch, a.roll);
         printf("}}");
     }
     printf("]}\n");
     ret = 0;
 done:
-    fk_free(faces);
-    fk_ctx_destroy(c);
-    fk_image_free(img);
-    fk_engine_close(e);
+    face_run_close(&r);
     return ret;
 }
 
@@ -355,6 +381,25 @@ static int template_of(const char *cmd, fk_engine_t *e, fk_ctx_t *c, const char 
     return rc;
 }
 
+/* Templates of N images or .fkt files (see template_of) with one engine, which stays open in *E for the
+ * caller (fk_compare needs it). FACE and S (may be NULL) describe the last one. Non-zero after a message. */
+static int templates_of(const char *cmd, const char *const *paths, int n, unsigned flags, fk_template_t *t,
+                        fk_face_t *face, double *s, fk_engine_t **e) {
+    fk_ctx_t *c;
+    if (open_pipeline(cmd, FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, e, &c)) return 1;
+    double scale = 1;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) rc = template_of(cmd, *e, c, paths[i], flags, &t[i], face, &scale);
+    fk_ctx_destroy(c);
+    if (s) *s = scale;
+    if (rc) {
+        fk_engine_close(*e);
+        *e = NULL;
+        return 1;
+    }
+    return 0;
+}
+
 int fk_cli_embed(int argc, char **argv) {
     const char *path = NULL, *out = NULL;
     unsigned flags = 0;
@@ -369,21 +414,15 @@ int fk_cli_embed(int argc, char **argv) {
         return 2;
     }
     fk_engine_t *e;
-    if (open_engine("embed", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, &e)) return 1;
-    fk_ctx_t *c = NULL;
-    int ret = 1;
-    if (fk_ctx_create(e, &c)) {
-        fprintf(stderr, "facekit embed: out of memory\n");
-        goto done;
-    }
     fk_template_t t;
     fk_face_t face;
-    double s = 1;
-    if (template_of("embed", e, c, path, flags, &t, &face, &s)) goto done;
+    double s;
+    if (templates_of("embed", &path, 1, flags, &t, &face, &s, &e)) return 1;
+    fk_engine_close(e);
     int rc = fk_template_save(&t, out);
     if (rc) {
         fprintf(stderr, "facekit embed: cannot write %s: %s\n", out, fk_status_str(rc));
-        goto done;
+        return 1;
     }
     printf("{\"out\":");
     json_str(stdout, out);
@@ -396,54 +435,38 @@ int fk_cli_embed(int argc, char **argv) {
         putchar('}');
     }
     printf("}\n");
-    ret = 0;
-done:
-    fk_ctx_destroy(c);
-    fk_engine_close(e);
-    return ret;
+    return 0;
 }
 
 int fk_cli_compare(int argc, char **argv) {
-    const char *a = NULL, *b = NULL;
+    const char *ab[2] = {NULL, NULL};
     double thr = -1;
     unsigned flags = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
-            if (parse_double(argv[++i], 0, 1, &thr)) a = b = NULL, i = argc;
+            if (parse_double(argv[++i], 0, 1, &thr)) ab[0] = ab[1] = NULL, i = argc;
         } else if (!strcmp(argv[i], "--flip")) flags |= FK_EMBED_FLIP;
-        else if (argv[i][0] != '-' && !a) a = argv[i];
-        else if (argv[i][0] != '-' && !b) b = argv[i];
-        else a = b = NULL, i = argc;
+        else if (argv[i][0] != '-' && !ab[0]) ab[0] = argv[i];
+        else if (argv[i][0] != '-' && !ab[1]) ab[1] = argv[i];
+        else ab[0] = ab[1] = NULL, i = argc;
     }
-    if (!a || !b) {
+    if (!ab[0] || !ab[1]) {
         fprintf(stderr, "usage: facekit compare A B [--threshold T] [--flip]   (A, B: images or .fkt files)\n");
         return 2;
     }
     fk_engine_t *e;
-    if (open_engine("compare", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, &e)) return 1;
-    fk_ctx_t *c = NULL;
-    int ret = 1;
-    if (fk_ctx_create(e, &c)) {
-        fprintf(stderr, "facekit compare: out of memory\n");
-        goto done;
-    }
-    fk_template_t ta, tb;
-    double s;
-    if (template_of("compare", e, c, a, flags, &ta, NULL, &s) || template_of("compare", e, c, b, flags, &tb, NULL, &s))
-        goto done;
+    fk_template_t t[2];
+    if (templates_of("compare", ab, 2, flags, t, NULL, NULL, &e)) return 1;
     fk_match_t m;
-    int rc = fk_compare(e, &ta, &tb, thr, &m);
+    int rc = fk_compare(e, &t[0], &t[1], thr, &m);
+    fk_engine_close(e);
     if (rc) {
         fprintf(stderr, "facekit compare: %s\n", fk_status_str(rc));
-        goto done;
+        return 1;
     }
     printf("{\"score\":%.6f,\"cosine\":%.6f,\"threshold\":%.6f,\"same\":%s}\n", m.score, m.cosine, m.threshold,
            m.same ? "true" : "false");
-    ret = 0;
-done:
-    fk_ctx_destroy(c);
-    fk_engine_close(e);
-    return ret;
+    return 0;
 }
 
 /* ---- bench pipeline ---- */
@@ -586,235 +609,4 @@ done:
     fk_ctx_destroy(c);
     fk_engine_close(e);
     return ret;
-}
-
-/* ---- calibrate lfw ---- */
-
-typedef struct {
-    char name1[128], name2[128];
-    int i1, i2, same, a, b; /* a, b: indices into the unique image list */
-} lfw_pair_t;
-
-typedef struct {
-    fk_engine_t *e;
-    char **paths;
-    fk_template_t *tpl;
-    int *ok;
-    int n, next, failed;
-    pthread_mutex_t lock;
-} embed_job_t;
-
-static void *embed_worker(void *arg) {
-    embed_job_t *j = arg;
-    fk_ctx_t *c = NULL;
-    if (fk_ctx_create(j->e, &c)) {
-        pthread_mutex_lock(&j->lock);
-        j->failed = 1;
-        pthread_mutex_unlock(&j->lock);
-        return NULL;
-    }
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        int i = j->next++;
-        pthread_mutex_unlock(&j->lock);
-        if (i >= j->n) break;
-        fk_image_t *img;
-        char err[256];
-        int rc = fk_image_load(j->paths[i], NULL, &img, err, sizeof err);
-        if (rc) {
-            fprintf(stderr, "facekit calibrate: %s: %s %s\n", j->paths[i], fk_status_str(rc), err);
-            pthread_mutex_lock(&j->lock);
-            j->failed = 1;
-            pthread_mutex_unlock(&j->lock);
-            continue;
-        }
-        rc = fk_embed_largest(c, img, 0, &j->tpl[i], NULL);
-        j->ok[i] = rc == FK_OK;
-        if (rc && rc != FK_ENOFACE) {
-            fprintf(stderr, "facekit calibrate: %s: %s %s\n", j->paths[i], fk_status_str(rc), fk_ctx_errmsg(c));
-            pthread_mutex_lock(&j->lock);
-            j->failed = 1;
-            pthread_mutex_unlock(&j->lock);
-        }
-        fk_image_free(img);
-    }
-    fk_ctx_destroy(c);
-    return NULL;
-}
-
-static int find_or_add(char ***paths, int *n, int *cap, const char *p) {
-    for (int i = *n - 1; i >= 0; i--) /* pairs list images grouped by name: search from the end */
-        if (!strcmp((*paths)[i], p)) return i;
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 1024;
-        char **np = realloc(*paths, (size_t)*cap * sizeof *np);
-        if (!np) return -1;
-        *paths = np;
-    }
-    (*paths)[*n] = strdup(p);
-    if (!(*paths)[*n]) return -1;
-    return (*n)++;
-}
-
-int fk_cli_calibrate(int argc, char **argv) {
-    const char *pairs_path = NULL, *root = NULL, *out = NULL;
-    int threads = 2;
-    double far = 1e-3;
-    if (argc < 2 || strcmp(argv[1], "lfw")) goto usage;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--pairs") && i + 1 < argc) pairs_path = argv[++i];
-        else if (!strcmp(argv[i], "--root") && i + 1 < argc) root = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            if (parse_int(argv[++i], 1, 64, &threads)) goto usage;
-        } else if (!strcmp(argv[i], "--far") && i + 1 < argc) {
-            if (parse_double(argv[++i], 1e-6, 0.5, &far)) goto usage;
-        } else goto usage;
-    }
-    if (!pairs_path || !root || !out) goto usage;
-
-    FILE *f = fopen(pairs_path, "r");
-    if (!f) {
-        fprintf(stderr, "facekit calibrate: cannot open %s\n", pairs_path);
-        return 1;
-    }
-    int npairs = 0;
-    char line[1024];
-    if (!fgets(line, sizeof line, f) || sscanf(line, "%d", &npairs) != 1 || npairs <= 0 || npairs > 1000000) {
-        fclose(f);
-        fprintf(stderr, "facekit calibrate: %s: bad header\n", pairs_path);
-        return 1;
-    }
-    lfw_pair_t *pairs = calloc((size_t)npairs * 2, sizeof *pairs);
-    char **paths = NULL;
-    int n = 0, np = 0, cap = 0, ret = 1;
-    fk_engine_t *e = NULL;
-    embed_job_t job;
-    memset(&job, 0, sizeof job);
-    while (pairs && np < 2 * npairs && fgets(line, sizeof line, f)) {
-        lfw_pair_t *p = &pairs[np];
-        if (sscanf(line, "%127s %d %127s %d", p->name1, &p->i1, p->name2, &p->i2) == 4) p->same = 0;
-        else if (sscanf(line, "%127s %d %d", p->name1, &p->i1, &p->i2) == 3) {
-            strcpy(p->name2, p->name1);
-            p->same = 1;
-        } else continue;
-        char buf[1200];
-        snprintf(buf, sizeof buf, "%s/%s/%s_%04d.jpg", root, p->name1, p->name1, p->i1);
-        p->a = find_or_add(&paths, &n, &cap, buf);
-        snprintf(buf, sizeof buf, "%s/%s/%s_%04d.jpg", root, p->name2, p->name2, p->i2);
-        p->b = find_or_add(&paths, &n, &cap, buf);
-        if (p->a < 0 || p->b < 0) break;
-        np++;
-    }
-    fclose(f);
-    if (!pairs || np == 0) {
-        fprintf(stderr, "facekit calibrate: %s: no pairs\n", pairs_path);
-        goto done;
-    }
-    if (open_engine("calibrate", FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE, 1, &e)) goto done;
-    fk_engine_info_t info;
-    fk_engine_info(e, &info);
-    job.e = e;
-    job.paths = paths;
-    job.n = n;
-    job.tpl = calloc((size_t)n, sizeof *job.tpl);
-    job.ok = calloc((size_t)n, sizeof *job.ok);
-    pthread_mutex_init(&job.lock, NULL);
-    if (!job.tpl || !job.ok) goto done;
-    double t0 = now_ms();
-    pthread_t th[64];
-    for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, embed_worker, &job);
-    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
-    double t1 = now_ms();
-    if (job.failed) goto done;
-    double *cosv = calloc((size_t)np, sizeof *cosv), *score = calloc((size_t)np, sizeof *score);
-    double *fitx = calloc((size_t)np, sizeof *fitx);
-    int *same = calloc((size_t)np, sizeof *same), *fity = calloc((size_t)np, sizeof *fity);
-    int nofit = 0, nofaces = 0, nfit = 0;
-    for (int i = 0; i < np; i++) {
-        same[i] = pairs[i].same;
-        cosv[i] = NAN;
-        if (job.ok[pairs[i].a] && job.ok[pairs[i].b]) {
-            fk_match_t m;
-            if (fk_compare(e, &job.tpl[pairs[i].a], &job.tpl[pairs[i].b], -1, &m) == FK_OK) cosv[i] = m.cosine;
-        }
-        if (isnan(cosv[i])) nofit++;
-        else {
-            fitx[nfit] = cosv[i];
-            fity[nfit++] = same[i];
-        }
-    }
-    for (int i = 0; i < n; i++) nofaces += !job.ok[i];
-    double a, b, thr, tar, cthr, ctar, acc_best, thr_best;
-    if (fk_eval_fit_logistic(fitx, fity, (size_t)nfit, &a, &b)) {
-        fprintf(stderr, "facekit calibrate: logistic fit failed\n");
-        goto free_scores;
-    }
-    for (int i = 0; i < np; i++) score[i] = isnan(cosv[i]) ? NAN : 1 / (1 + exp(-(a * cosv[i] + b)));
-    fk_eval_threshold_at_far(score, same, (size_t)np, far, &thr, &tar);
-    fk_eval_threshold_at_far(cosv, same, (size_t)np, far, &cthr, &ctar);
-    fk_eval_best_threshold(cosv, same, (size_t)np, &thr_best, &acc_best);
-    double acc_thr = fk_eval_accuracy(score, same, (size_t)np, thr);
-    time_t now = time(NULL);
-    char date[32];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    FILE *o = fopen(out, "w");
-    if (!o) {
-        fprintf(stderr, "facekit calibrate: cannot write %s\n", out);
-        goto free_scores;
-    }
-    char sha[65] = "";
-    char mpath[1200];
-    snprintf(mpath, sizeof mpath, "%s/faceplugin/fr_feature.onnx", fk_cli_models_dir());
-    fk_sha256_file(mpath, sha, NULL);
-    fprintf(o, "{\n  \"format\": \"facekit-model-manifest\",\n  \"version\": 1,\n");
-    fprintf(o, "  \"feature_model\": {\"file\": \"faceplugin/fr_feature.onnx\", \"sha256\": \"%s\", \"model_id\": ", sha);
-    json_str(o, info.model_id);
-    fprintf(o, "},\n  \"compare\": {\n");
-    fprintf(o, "    \"calibration\": \"logistic: score = 1 / (1 + exp(-(a * cosine + b)))\",\n");
-    fprintf(o, "    \"a\": %.9g,\n    \"b\": %.9g,\n    \"threshold\": %.9g,\n", a, b, thr);
-    fprintf(o, "    \"threshold_far\": %.9g,\n    \"cosine_threshold\": %.9g,\n", far, cthr);
-    fprintf(o, "    \"fitted\": {\n      \"command\": \"facekit calibrate lfw --pairs <data>/lfw-view1/pairsDevTrain.txt "
-               "--root <data>/lfw-view1/images --out models/manifest.json\",\n");
-    fprintf(o, "      \"date\": \"%s\",\n", date);
-    fprintf(o, "      \"data\": \"LFW View 1 %s (deep-funneled 250x250), largest detected face, no flip\",\n",
-            strrchr(pairs_path, '/') ? strrchr(pairs_path, '/') + 1 : pairs_path);
-    fprintf(o, "      \"pairs\": %d,\n      \"pairs_without_face\": %d,\n      \"images_without_face\": %d,\n", np,
-            nofit, nofaces);
-    fprintf(o, "      \"tar_at_threshold\": %.6f,\n      \"accuracy_at_threshold\": %.6f,\n", tar, acc_thr);
-    fprintf(o, "      \"best_accuracy\": %.6f,\n      \"best_accuracy_cosine_threshold\": %.6f\n    }\n  },\n", acc_best,
-            thr_best);
-    fprintf(o, "  \"liveness\": {\n    \"threshold\": %.4g,\n", info.liveness_threshold);
-    fprintf(o, "    \"note\": \"fr_liveness softmax class 0 (live); threshold chosen on data/antispoof samples, "
-               "see docs/accuracy.md\"\n  }\n}\n");
-    if (fclose(o)) {
-        fprintf(stderr, "facekit calibrate: cannot write %s\n", out);
-        goto free_scores;
-    }
-    printf("{\"pairs\":%d,\"images\":%d,\"images_without_face\":%d,\"a\":%.6f,\"b\":%.6f,\"threshold\":%.6f,"
-           "\"cosine_threshold\":%.6f,\"tar_at_far\":%.6f,\"far\":%g,\"accuracy_at_threshold\":%.6f,"
-           "\"best_accuracy\":%.6f,\"seconds\":%.1f,\"out\":",
-           np, n, nofaces, a, b, thr, cthr, tar, far, acc_thr, acc_best, (t1 - t0) / 1e3);
-    json_str(stdout, out);
-    printf("}\n");
-    ret = 0;
-free_scores:
-    free(cosv);
-    free(score);
-    free(fitx);
-    free(same);
-    free(fity);
-done:
-    if (job.tpl) pthread_mutex_destroy(&job.lock);
-    free(job.tpl);
-    free(job.ok);
-    for (int i = 0; i < n; i++) free(paths[i]);
-    free(paths);
-    free(pairs);
-    fk_engine_close(e);
-    return ret;
-usage:
-    fprintf(stderr, "usage: facekit calibrate lfw --pairs pairsDevTrain.txt --root DIR --out models/manifest.json "
-                    "[--threads N] [--far F]\n");
-    return 2;
 }
