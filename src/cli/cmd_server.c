@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *opt(int argc, char **argv, const char *name, int *bad) {
     const char *v = NULL;
@@ -28,6 +29,17 @@ static int flag(int argc, char **argv, const char *name) {
     return 0;
 }
 
+/* the service's log: one line per message on stderr, UTC timestamp and level (the library never prints) */
+static void serve_log(void *user, int level, const char *msg) {
+    (void)user;
+    char ts[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s facekit-serve %s: %s\n", ts, fk__srv_level_name(level), msg);
+}
+
 int fk_cli_serve(int argc, char **argv) {
     int bad = 0;
     const char *data = opt(argc, argv, "--data", &bad), *listen = opt(argc, argv, "--listen", &bad),
@@ -36,7 +48,7 @@ int fk_cli_serve(int argc, char **argv) {
         fprintf(bad ? stderr : stdout, "usage: facekit serve --data DIR --listen HOST:PORT [--config FILE]\n");
         return bad ? 2 : 0;
     }
-    return fk__srv_serve(data, listen, config, fk_cli_models_dir());
+    return fk__srv_serve(data, listen, config, fk_cli_models_dir(), serve_log, NULL);
 }
 
 int fk_cli_user(int argc, char **argv) {

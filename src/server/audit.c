@@ -56,7 +56,7 @@ void fk__audit_add(fk_srv_t *s, const char *actor, const char *role, const char 
                      "INSERT INTO audit(id, time, actor, role, address, action, target, status, detail, prev_hash, hash) "
                      "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                      "iisssssisss", id, t, actor, role, addr, action, target, (int64_t)status, detail, prev, h))
-        fk__srv_log(FK_LOG_ERROR, "audit: cannot append entry %lld", (long long)id);
+        fk__srv_log(s, FK_LOG_ERROR, "audit: cannot append entry %lld", (long long)id);
     pthread_mutex_unlock(&s->db_lock);
 }
 

@@ -271,7 +271,7 @@ static void login_fail(fk_req_t *r, const char *user, const char *reason) {
     fk__sdb_exec(s->db, "INSERT INTO login_failures(time, address, username, reason) VALUES(?,?,?,?)", "isss",
                  (int64_t)time(NULL), r->addr, user ? user : "", reason);
     pthread_mutex_unlock(&s->db_lock);
-    fk__srv_log(FK_LOG_WARN, "login failed for \"%.64s\" from %s: %s", user ? user : "", r->addr, reason);
+    fk__srv_log(s, FK_LOG_WARN, "login failed for \"%.64s\" from %s: %s", user ? user : "", r->addr, reason);
     fk__resp_error(r, 401, "login_failed", "Login failed, please log in again.");
     snprintf(r->audit_detail, sizeof r->audit_detail, "login_failed: %s", reason);
     snprintf(r->audit_target, sizeof r->audit_target, "user:%.100s", user ? user : "");
@@ -354,7 +354,7 @@ void fk__h_login(fk_req_t *r) {
     snprintf(r->actor, sizeof r->actor, "user:%.100s", user);
     r->role = fk__role_parse(role);
     snprintf(r->audit_target, sizeof r->audit_target, "user:%.100s", user);
-    fk__srv_log(FK_LOG_INFO, "login: %s from %s", user, r->addr);
+    fk__srv_log(s, FK_LOG_INFO, "login: %s from %s", user, r->addr);
     fk__resp_json(r, 200,
                   json_pack("{s:{s:I,s:s,s:s,s:b},s:s,s:b}", "user", "id", (json_int_t)uid, "username", user, "role", role,
                             "must_change_password", must_change, "csrf_token", csrf, "must_change_password", must_change));

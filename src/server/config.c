@@ -1,33 +1,28 @@
 /*
  * config.c — `facekit serve` configuration: defaults, a JSON config file, then FK_SERVE_* environment
- * overrides (environment wins); and the server's stderr logger with a level. Secrets never pass through
- * the logger: callers log names and outcomes, never passwords, keys, cookies or captcha answers.
+ * overrides (environment wins); and the log hook: lines at or below the configured level go to the callback
+ * the front-end installed in the config (the library itself never prints; no process-global state). Secrets
+ * never pass through it: callers log names and outcomes, never passwords, keys, cookies or captcha answers.
  */
 #include "server/server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static int g_level = FK_LOG_INFO;
-
-void fk__srv_log_level(int level) { g_level = level; }
-
-void fk__srv_log(int level, const char *fmt, ...) {
-    if (level > g_level) return;
+const char *fk__srv_level_name(int level) {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    char ts[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return names[level < 0 ? 0 : level > 3 ? 3 : level];
+}
+
+void fk__srv_log(const fk_srv_t *s, int level, const char *fmt, ...) {
+    if (!s || !s->cfg.log || level > s->cfg.log_level) return;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s facekit-serve %s: %s\n", ts, names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+    s->cfg.log(s->cfg.log_user, level, line);
 }
 
 void fk__srv_config_default(fk_srv_config_t *c) {

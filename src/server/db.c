@@ -65,10 +65,7 @@ int fk__sdb_open(const char *data_dir, sqlite3 **out, char *err, size_t errsize)
 
 static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fk__srv_log(FK_LOG_ERROR, "sql: %s: %s", sqlite3_errmsg(db), sql);
-        return NULL;
-    }
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return NULL; /* callers answer 500 (logged) */
     int i = 1;
     for (const char *f = fmt ? fmt : ""; *f; f++, i++) {
         switch (*f) {
@@ -109,7 +106,6 @@ int fk__sdb_exec(sqlite3 *db, const char *sql, const char *fmt, ...) {
     if (!st) return SQLITE_ERROR;
     int rc = sqlite3_step(st);
     while (rc == SQLITE_ROW) rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) fk__srv_log(FK_LOG_ERROR, "sql: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : rc;
 }

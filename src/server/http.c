@@ -1,7 +1,9 @@
 /*
- * http.c — the HTTP layer of `facekit serve` over libmicrohttpd: request lifecycle (body accumulation
- * with limits: 413 body, 503 concurrent uploads; libmicrohttpd itself answers oversized headers and closes
- * idle connections after the request timeout), JSON / multipart / base64 input parsing, JSON error
+ * http.c — the HTTP layer of `facekit serve` over libmicrohttpd: request lifecycle with limits (431 JSON
+ * for a head over max_header, 413 JSON for a body over max_body, 503 + Retry-After beyond max_uploads
+ * bodies in flight; a connection idle for request_timeout seconds, or still sending its body after that
+ * long, is closed without an answer: libmicrohttpd has no way to send 408 there; see docs/performance.md
+ * "## Service"), JSON / multipart / base64 input parsing, JSON error
  * responses, routing with the role matrix (401 without credentials, 403 for a wrong role, CSRF for cookie
  * sessions), the audit hook after each request, and metrics counters.
  */
@@ -257,14 +259,17 @@ static void header_param(const char *hdr, const char *key, char *out, size_t out
     }
 }
 
-static int parse_multipart(fk_req_t *r, const char *ctype) {
+int fk__multipart_parse(const uint8_t *body, size_t body_n, const char *ctype, fk_part_t *parts, int max_parts,
+                        int *n_parts) {
+    *n_parts = 0;
+    if (!body || !ctype) return -1;
     char boundary[128];
     header_param(ctype, "boundary", boundary, sizeof boundary);
     if (!boundary[0]) return -1;
     char delim[140];
     int dn = snprintf(delim, sizeof delim, "--%s", boundary);
-    const uint8_t *b = r->body, *end = r->body + r->body_n;
-    const uint8_t *p = memfind(b, r->body_n, delim, (size_t)dn);
+    const uint8_t *b = body, *end = body + body_n;
+    const uint8_t *p = memfind(b, body_n, delim, (size_t)dn);
     if (!p) return -1;
     p += dn;
     while (p + 2 <= end) {
@@ -282,8 +287,8 @@ static int parse_multipart(fk_req_t *r, const char *ctype) {
         int d2n = snprintf(d2, sizeof d2, "\r\n%s", delim);
         const uint8_t *next = memfind(data, (size_t)(end - data), d2, (size_t)d2n);
         if (!next) return -1;
-        if (r->n_parts >= FK_MAX_PARTS) return -2;
-        fk_part_t *pt = &r->parts[r->n_parts++];
+        if (*n_parts >= max_parts) return -2;
+        fk_part_t *pt = &parts[(*n_parts)++];
         memset(pt, 0, sizeof *pt);
         char *cd = fk__strcasestr(hdrs, "content-disposition:");
         if (cd) {
@@ -310,6 +315,17 @@ static int parse_multipart(fk_req_t *r, const char *ctype) {
         p = next + d2n;
     }
     return -1;
+}
+
+json_t *fk__json_body_parse(const uint8_t *body, size_t n, char *err, size_t errsize) {
+    json_error_t je;
+    json_t *j = json_loadb((const char *)body, n, JSON_REJECT_DUPLICATES, &je);
+    if (!j || !json_is_object(j)) {
+        snprintf(err, errsize, "%s (line %d, column %d)", j ? "other JSON value" : je.text, je.line, je.column);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -391,15 +407,14 @@ static void dispatch(fk_req_t *r) {
     }
     const char *ct = fk__req_header(r, "Content-Type");
     if (r->body_n && ct && !strncasecmp(ct, "application/json", 16)) {
-        json_error_t je;
-        r->json = json_loadb((const char *)r->body, r->body_n, JSON_REJECT_DUPLICATES, &je);
-        if (!r->json || !json_is_object(r->json)) {
-            fk__resp_error(r, 400, "bad_json", "the body is not a JSON object: %s (line %d, column %d)",
-                           r->json ? "other JSON value" : je.text, je.line, je.column);
+        char jerr[200];
+        r->json = fk__json_body_parse(r->body, r->body_n, jerr, sizeof jerr);
+        if (!r->json) {
+            fk__resp_error(r, 400, "bad_json", "the body is not a JSON object: %s", jerr);
             return;
         }
     } else if (r->body_n && ct && !strncasecmp(ct, "multipart/form-data", 19)) {
-        int rc = parse_multipart(r, ct);
+        int rc = fk__multipart_parse(r->body, r->body_n, ct, r->parts, FK_MAX_PARTS, &r->n_parts);
         if (rc) {
             fk__resp_error(r, 400, "bad_request",
                            rc == -2 ? "too many multipart fields" : "malformed multipart/form-data body");
@@ -426,9 +441,17 @@ static enum MHD_Result queue(fk_req_t *r) {
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->set_cookie[0]) MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+    if (r->status == 503) MHD_add_response_header(resp, "Retry-After", "1"); /* every 503 is a momentary "busy" */
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* the size of the request head as received (name: value CRLF per header) */
+static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -458,8 +481,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
             snprintf(r->addr, sizeof r->addr, "%s", host);
         }
+        size_t hsize = strlen(url) + strlen(method) + 16;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, header_bytes, &hsize);
+        if (hsize > s->cfg.max_header) {
+            fk__srv_log(s, FK_LOG_INFO, "%s %s %s -> 431: head of %zu bytes", r->addr, method, url, hsize);
+            fk__resp_error(r, 431, "headers_too_large", "request headers larger than %zu bytes", s->cfg.max_header);
+            add(&s->m_rejected, 1);
+            return queue(r);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
+            fk__srv_log(s, FK_LOG_INFO, "%s %s %s -> 413: Content-Length %s", r->addr, method, url, cl);
             fk__resp_error(r, 413, "too_large", "request body larger than %zu bytes", s->cfg.max_body);
             add(&s->m_rejected, 1);
             return queue(r);
@@ -473,6 +505,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             }
             pthread_mutex_unlock(&s->up_lock);
             if (busy) {
+                fk__srv_log(s, FK_LOG_WARN, "%s %s %s -> 503: %d uploads in flight (max_uploads)", r->addr, method, url,
+                            s->cfg.max_uploads);
                 fk__resp_error(r, 503, "busy", "too many uploads in progress; retry later");
                 add(&s->m_rejected, 1);
                 return queue(r);
@@ -483,6 +517,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (fk__now() - r->t0 > s->cfg.request_timeout) {
+            /* libmicrohttpd cannot answer in the middle of an upload: the connection is closed instead */
+            fk__srv_log(s, FK_LOG_WARN, "%s %s %s: body still arriving after %d s; connection closed", r->addr, r->method,
+                        r->path, s->cfg.request_timeout);
+            add(&s->m_rejected, 1);
+            return MHD_NO;
+        }
         if (r->too_large || r->body_n + n > s->cfg.max_body) {
             r->too_large = 1;
             return MHD_YES;
@@ -505,7 +546,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->status) return MHD_YES; /* already answered (413/503 on the first call) */
     dispatch(r);
-    fk__srv_log(FK_LOG_DEBUG, "%s %s %s -> %d (%.1f ms)", r->addr, r->method, r->path, r->status, (fk__now() - r->t0) * 1e3);
+    if (r->status >= 500) /* the error body names the cause (never a secret: no input is echoed) */
+        fk__srv_log(s, FK_LOG_ERROR, "%s %s %s -> %d %.300s", r->addr, r->method, r->path, r->status, r->resp ? r->resp : "");
+    else
+        fk__srv_log(s, FK_LOG_DEBUG, "%s %s %s -> %d (%.1f ms)", r->addr, r->method, r->path, r->status,
+                    (fk__now() - r->t0) * 1e3);
     if (r->audit) {
         char action[300];
         snprintf(action, sizeof action, "%s %s", r->method, r->path);
@@ -591,7 +636,9 @@ void *fk__http_start(fk_srv_t *s, char *err, size_t errsize) {
         }
         flags |= MHD_USE_TLS;
     }
-    size_t memlimit = s->cfg.max_header + 16384;
+    /* Room for headers up to twice max_header: a head between max_header and that is answered 431 with our
+     * JSON error (on_request); only a larger one meets libmicrohttpd's own 431 (plain HTML body). */
+    size_t memlimit = 2 * s->cfg.max_header + 32768;
     struct MHD_Daemon *d;
     if (cert)
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,

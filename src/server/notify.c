@@ -135,7 +135,7 @@ static void *notifier(void *arg) {
             }
             pthread_mutex_unlock(&s->db_lock);
             __atomic_fetch_add(rc ? &s->m_notify_fail : &s->m_notify_ok, 1, __ATOMIC_RELAXED);
-            if (rc) fk__srv_log(FK_LOG_DEBUG, "notify %s: %s (retrying)", id, err);
+            if (rc) fk__srv_log(s, FK_LOG_DEBUG, "notify %s: %s (retrying)", id, err);
             fk__free(body);
             body = NULL;
             if (!rc) continue; /* drain quickly */

@@ -76,56 +76,62 @@ static json_t *box_json(const fk_face_t *f) {
 
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-void fk__h_detect(fk_req_t *r) {
-    fk_ctx_t *c = fk__srv_ctx(r->srv);
-    if (!c) {
+/* detect and analyze: the thread's context, the decoded "image" and its faces */
+typedef struct {
+    fk_ctx_t *c;
+    fk_image_t *img;
+    fk_face_t *faces;
+    size_t n;
+} detected_t;
+
+/* 0 = ok (detected_answer frees D); else the response is set */
+static int detect_arg(fk_req_t *r, detected_t *d) {
+    memset(d, 0, sizeof *d);
+    d->c = fk__srv_ctx(r->srv);
+    if (!d->c) {
         fk__resp_error(r, 503, "busy", "no working context");
-        return;
+        return -1;
     }
-    fk_image_t *img = image_arg(r, "image", 0, NULL, NULL);
-    if (!img) return;
-    fk_face_t *faces = NULL;
-    size_t n = 0;
-    int rc = fk_detect(c, img, NULL, &faces, &n);
+    d->img = image_arg(r, "image", 0, NULL, NULL);
+    if (!d->img) return -1;
+    int rc = fk_detect(d->c, d->img, NULL, &d->faces, &d->n);
     if (rc) {
         fk__resp_error(r, 500, "internal", "detection failed: %s", fk_status_str(rc));
-        fk_image_free(img);
-        return;
+        fk_image_free(d->img);
+        return -1;
     }
+    return 0;
+}
+
+/* answers {width, height, faces: ARR} and frees D */
+static void detected_answer(fk_req_t *r, detected_t *d, json_t *arr) {
+    fk__resp_json(r, 200, json_pack("{s:i,s:i,s:o}", "width", d->img->width, "height", d->img->height, "faces", arr));
+    fk_free(d->faces);
+    fk_image_free(d->img);
+}
+
+void fk__h_detect(fk_req_t *r) {
+    detected_t d;
+    if (detect_arg(r, &d)) return;
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < d.n; i++) {
         json_t *lm = json_array();
-        for (int k = 0; k < 5 && faces[i].has_landmarks; k++)
-            json_array_append_new(lm, json_pack("[f,f]", faces[i].landmarks[k].x, faces[i].landmarks[k].y));
-        json_array_append_new(arr, json_pack("{s:o,s:f,s:o}", "box", box_json(&faces[i]), "score", faces[i].score,
+        for (int k = 0; k < 5 && d.faces[i].has_landmarks; k++)
+            json_array_append_new(lm, json_pack("[f,f]", d.faces[i].landmarks[k].x, d.faces[i].landmarks[k].y));
+        json_array_append_new(arr, json_pack("{s:o,s:f,s:o}", "box", box_json(&d.faces[i]), "score", d.faces[i].score,
                                              "landmarks", lm));
     }
-    fk__resp_json(r, 200, json_pack("{s:i,s:i,s:o}", "width", img->width, "height", img->height, "faces", arr));
-    fk_free(faces);
-    fk_image_free(img);
+    detected_answer(r, &d, arr);
 }
 
 void fk__h_analyze(fk_req_t *r) {
-    fk_ctx_t *c = fk__srv_ctx(r->srv);
-    if (!c) {
-        fk__resp_error(r, 503, "busy", "no working context");
-        return;
-    }
-    fk_image_t *img = image_arg(r, "image", 0, NULL, NULL);
-    if (!img) return;
-    fk_face_t *faces = NULL;
-    size_t n = 0;
-    int rc = fk_detect(c, img, NULL, &faces, &n);
-    if (rc) {
-        fk__resp_error(r, 500, "internal", "detection failed: %s", fk_status_str(rc));
-        fk_image_free(img);
-        return;
-    }
+    detected_t d;
+    if (detect_arg(r, &d)) return;
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *f = json_pack("{s:o,s:f}", "box", box_json(&faces[i]), "score", faces[i].score);
+    for (size_t i = 0; i < d.n; i++) {
+        json_t *f = json_pack("{s:o,s:f}", "box", box_json(&d.faces[i]), "score", d.faces[i].score);
         fk_quality_t q;
-        if (!fk_quality(c, img, &faces[i], NULL, &q)) {
+        if (!fk_quality(d.c, d.img, &d.faces[i], NULL, &q)) {
             json_t *reasons = json_array();
             for (unsigned b = 1; b <= 0x100; b <<= 1)
                 if (q.reasons & b) json_array_append_new(reasons, json_string(fk_quality_reason_code(b)));
@@ -136,11 +142,11 @@ void fk__h_analyze(fk_req_t *r) {
                                           "reasons", reasons));
         }
         fk_liveness_t lv;
-        if (!fk_liveness(c, img, &faces[i], -1, &lv))
+        if (!fk_liveness(d.c, d.img, &d.faces[i], -1, &lv))
             json_object_set_new(f, "liveness",
                                 json_pack("{s:f,s:f,s:b}", "score", lv.score, "threshold", lv.threshold, "live", lv.live));
         fk_attributes_t at;
-        if (!fk_attributes(c, img, &faces[i], &at)) {
+        if (!fk_attributes(d.c, d.img, &d.faces[i], &at)) {
             const char *ex = fk_expression_name(at.expression);
             json_object_set_new(f, "attributes",
                                 json_pack("{s:o,s:o,s:s?,s:o}", "age", num(at.age), "male", num(at.male), "expression", ex,
@@ -148,9 +154,7 @@ void fk__h_analyze(fk_req_t *r) {
         }
         json_array_append_new(arr, f);
     }
-    fk__resp_json(r, 200, json_pack("{s:i,s:i,s:o}", "width", img->width, "height", img->height, "faces", arr));
-    fk_free(faces);
-    fk_image_free(img);
+    detected_answer(r, &d, arr);
 }
 
 /* template of an argument: a .fkt template (multipart field starting with "FKT1", or JSON NAME_template),

@@ -173,7 +173,7 @@ static int first_admin(fk_srv_t *s) {
     pw[16] = 0;
     char err[200];
     if (fk__user_create(s, "admin", "admin", pw, 1, NULL, err, sizeof err)) {
-        fk__srv_log(FK_LOG_ERROR, "cannot create the first admin: %s", err);
+        fk__srv_log(s, FK_LOG_ERROR, "cannot create the first admin: %s", err);
         return -1;
     }
     fk__audit_add(s, "system", "admin", "local", "first start", "user:admin", 201, "one-time password");
@@ -186,20 +186,22 @@ static int first_admin(fk_srv_t *s) {
     return 0;
 }
 
-int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models) {
+int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models,
+                  void (*log)(void *user, int level, const char *msg), void *log_user) {
     fk_srv_t *s = fk__calloc(1, sizeof *s);
     if (!s) return 1;
     char err[1024] = "";
     fk__srv_config_default(&s->cfg);
+    s->cfg.log = log; /* the front-end's logger (the library never prints) */
+    s->cfg.log_user = log_user;
     if (fk__srv_config_load(&s->cfg, config, err, sizeof err)) {
-        fprintf(stderr, "facekit serve: config: %s\n", err);
+        fk__srv_log(s, FK_LOG_ERROR, "config: %s", err);
         fk__free(s);
         return 2;
     }
     if (data) snprintf(s->cfg.data, sizeof s->cfg.data, "%s", data);
     if (listen) snprintf(s->cfg.listen, sizeof s->cfg.listen, "%s", listen);
     if (!s->cfg.models[0] && models) snprintf(s->cfg.models, sizeof s->cfg.models, "%s", models);
-    fk__srv_log_level(s->cfg.log_level);
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->gallery_lock, NULL);
     pthread_mutex_init(&s->ctx_lock, NULL);
@@ -214,10 +216,10 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     snprintf(kpath, sizeof kpath, "%s/facekit.key", s->cfg.data);
     int created = 0;
     if (fk_data_key_load(kpath, 1, s->key, &created, err, sizeof err)) {
-        fprintf(stderr, "facekit serve: data key: %s\n", err);
+        fk__srv_log(s, FK_LOG_ERROR, "data key: %s", err);
         goto out;
     }
-    if (created) fk__srv_log(FK_LOG_WARN, "created a new data key %s (mode 0600): keep a copy in a safe place", kpath);
+    if (created) fk__srv_log(s, FK_LOG_WARN, "created a new data key %s (mode 0600): keep a copy in a safe place", kpath);
     unsigned int ml = 0;
     HMAC(EVP_sha256(), s->key, FK_DATA_KEY_BYTES, (const unsigned char *)"facekit.server.snapshot.v1", 26, s->snap_key, &ml);
     fk_engine_options_t eo;
@@ -228,14 +230,14 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     if (mf && *mf) eo.manifest = mf;
     int rc = fk_engine_open(&eo, &s->engine);
     if (rc) {
-        fk__srv_log(FK_LOG_WARN, "not every model opened (%s); analyze will lack some attributes", fk_engine_errmsg(s->engine));
+        fk__srv_log(s, FK_LOG_WARN, "not every model opened (%s); analyze will lack some attributes", fk_engine_errmsg(s->engine));
         fk_engine_close(s->engine);
         s->engine = NULL;
         eo.models = FK_ENGINE_DETECT | FK_ENGINE_LANDMARK | FK_ENGINE_FEATURE;
         rc = fk_engine_open(&eo, &s->engine);
     }
     if (rc) {
-        fprintf(stderr, "facekit serve: cannot open the face engine: %s: %s\n", fk_status_str(rc), fk_engine_errmsg(s->engine));
+        fk__srv_log(s, FK_LOG_ERROR, "cannot open the face engine: %s: %s", fk_status_str(rc), fk_engine_errmsg(s->engine));
         goto out;
     }
     fk_engine_info(s->engine, &s->einfo);
@@ -249,11 +251,11 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     go.threshold = -1;
     rc = fk_gallery_open(&go, &s->gallery);
     if (rc) {
-        fprintf(stderr, "facekit serve: gallery: %s: %s\n", fk_status_str(rc), fk_gallery_errmsg(s->gallery));
+        fk__srv_log(s, FK_LOG_ERROR, "gallery: %s: %s", fk_status_str(rc), fk_gallery_errmsg(s->gallery));
         goto out;
     }
     if (fk__sdb_open(s->cfg.data, &s->db, err, sizeof err)) {
-        fprintf(stderr, "facekit serve: %s\n", err);
+        fk__srv_log(s, FK_LOG_ERROR, "%s", err);
         goto out;
     }
     fk__captcha_init(s);
@@ -268,21 +270,21 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (fk__notify_start(s)) {
-        fprintf(stderr, "facekit serve: cannot start the notifier\n");
+        fk__srv_log(s, FK_LOG_ERROR, "cannot start the notifier");
         goto out;
     }
     daemon = fk__http_start(s, err, sizeof err);
     if (!daemon) {
-        fprintf(stderr, "facekit serve: %s\n", err);
+        fk__srv_log(s, FK_LOG_ERROR, "%s", err);
         goto out;
     }
-    fk__srv_log(FK_LOG_INFO, "listening on %s://%s (data %s, %d threads, model %s)", s->cfg.tls_cert[0] ? "https" : "http",
+    fk__srv_log(s, FK_LOG_INFO, "listening on %s://%s (data %s, %d threads, model %s)", s->cfg.tls_cert[0] ? "https" : "http",
                 s->cfg.listen, s->cfg.data, s->cfg.threads, s->einfo.model_id);
     printf("facekit serve: listening on %s://%s\n", s->cfg.tls_cert[0] ? "https" : "http", s->cfg.listen);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
-    fk__srv_log(FK_LOG_INFO, "signal %d: shutting down (finishing requests in flight)", sig);
+    fk__srv_log(s, FK_LOG_INFO, "signal %d: shutting down (finishing requests in flight)", sig);
     exit_code = 0;
 out:
     fk__http_stop(daemon);
@@ -301,7 +303,7 @@ out:
     pthread_mutex_destroy(&s->up_lock);
     pthread_mutex_destroy(&s->notify_lock);
     pthread_cond_destroy(&s->notify_cond);
+    if (!exit_code) fk__srv_log(s, FK_LOG_INFO, "stopped");
     fk__free(s);
-    if (!exit_code) fk__srv_log(FK_LOG_INFO, "stopped");
     return exit_code;
 }

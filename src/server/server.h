@@ -39,6 +39,10 @@ typedef struct fk_srv_config {
     int notify_interval_ms;
     int notify_max_backoff; /* seconds between retries of an event at most */
     int log_level;         /* 0 error, 1 warn, 2 info, 3 debug */
+    /* The library never prints: log lines (no newline, secrets never included) go to this callback,
+     * installed by the front-end (`facekit serve`: stderr with timestamps); NULL drops them. */
+    void (*log)(void *user, int level, const char *msg);
+    void *log_user;
 } fk_srv_config_t;
 
 void fk__srv_config_default(fk_srv_config_t *c);
@@ -46,8 +50,10 @@ void fk__srv_config_default(fk_srv_config_t *c);
 int fk__srv_config_load(fk_srv_config_t *c, const char *path, char *err, size_t errsize);
 
 enum { FK_LOG_ERROR = 0, FK_LOG_WARN = 1, FK_LOG_INFO = 2, FK_LOG_DEBUG = 3 };
-void fk__srv_log_level(int level);
-void fk__srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *fk__srv_level_name(int level); /* "error" .. "debug" */
+typedef struct fk_srv fk_srv_t;
+/* Formats and hands one line to S->cfg.log when LEVEL <= S->cfg.log_level (S may be NULL: dropped). */
+void fk__srv_log(const fk_srv_t *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- roles ---- */
 enum { FK_ROLE_ADMIN = 1, FK_ROLE_OPERATOR = 2, FK_ROLE_AUDITOR = 4, FK_ROLE_DEVICE = 8, FK_ROLE_ANON = 16 };
@@ -150,6 +156,12 @@ void fk__resp_error(fk_req_t *r, int status, const char *code, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 void fk__resp_bytes(fk_req_t *r, int status, const char *ctype, const void *p, size_t n);
 /* input helpers */
+/* Body parsers (http.c; fuzzed by tests/fuzz_multipart.c, tests/test_server_parse.c). Multipart (RFC 7578)
+ * over a whole buffered body: PARTS point into BODY; never reads outside BODY[0..N); 0 ok, -1 malformed,
+ * -2 more than MAX_PARTS fields. JSON: a new object, or NULL with ERR set (any other JSON value too). */
+int fk__multipart_parse(const uint8_t *body, size_t n, const char *ctype, fk_part_t *parts, int max_parts,
+                        int *n_parts);
+json_t *fk__json_body_parse(const uint8_t *body, size_t n, char *err, size_t errsize);
 const char *fk__req_query(fk_req_t *r, const char *key);
 const char *fk__req_header(fk_req_t *r, const char *key);
 const fk_part_t *fk__req_part(fk_req_t *r, const char *name, int nth);
@@ -260,7 +272,8 @@ void fk__h_support_reply(fk_req_t *r);
 void fk__h_notifications(fk_req_t *r);
 
 /* ---- entry points (server.c) for src/cli/cmd_server.c ---- */
-int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models);
+int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models,
+                  void (*log)(void *user, int level, const char *msg), void *log_user);
 int fk__srv_user_add(const char *data, const char *name, const char *role, const char *password);
 int fk__srv_apikey_create(const char *data, const char *name, const char *role);
 int fk__srv_audit_verify(const char *data);
