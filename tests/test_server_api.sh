@@ -5,7 +5,9 @@
 # admin / operator / auditor / device / anonymous), upload limits, bad input, persons CRUD with consent,
 # enrolment (multipart and base64 JSON), identify, records with filters and sealed snapshots, settings
 # that persist across a restart, audit chain verify + tamper, SIGTERM during a request, no secrets in
-# logs, and no test hook in the release binary.
+# logs, and no test hook in the release binary. Also: the web console served at / (content types, cache
+# and security headers, SPA fallback, path traversal refused, no credentials needed), PUT person, DELETE
+# one face (gone from store, image and index), records.csv (RFC 4180, formula guard), stats, models.
 set -u
 B=${FK_BIN:?FK_BIN must point to the facekit binary}
 SB=${FK_BIN_TESTHOOKS:?FK_BIN_TESTHOOKS must point to facekit-testhooks}
@@ -27,12 +29,54 @@ if [ "${FK_TEST_HOOKS_OPTION:-OFF}" != ON ]; then
 fi
 check 'strings "$SB" | grep -q FK_TEST_CAPTCHA_ANSWER'
 
+# a web console directory (the real build's is tested by test_console_e2e.sh): files of every served type,
+# a secret outside it, symlinks pointing out, a dot-file
+W=$T/web
+mkdir -p "$W/assets"
+printf '<!doctype html><title>facekit</title><div id="app"></div>\n' > "$W/index.html"
+echo 'console.log("app")' > "$W/assets/app-AbCd12_9.js"
+echo 'body{margin:0}' > "$W/assets/app-Zx9-8yQw.css"
+echo '<svg xmlns="http://www.w3.org/2000/svg"/>' > "$W/logo.svg"
+printf '\211PNG\r\n\032\n' > "$W/icon.png"; printf 'wOF2' > "$W/assets/font-0123abcd.woff2"
+echo '{"a":1}' > "$W/data.json"; printf '\0\0\1\0' > "$W/favicon.ico"
+echo secret-outside > "$T/secret.txt"; echo hidden-dotfile > "$W/.env"
+ln -s "$T/secret.txt" "$W/leak.txt"; ln -s "$T" "$W/up"
+check '"$SB" serve --help | grep -q -- "--web DIR"'
+
 # ---- first start: admin with a one-time password printed once ----
-start_server "$G" FK_TEST_CAPTCHA_ANSWER=K7P2Q || { echo "0 passed, 1 failed"; exit 1; }
+start_server "$G" FK_TEST_CAPTCHA_ANSWER=K7P2Q FK_SERVE_WEB_DIR="$W" || { echo "0 passed, 1 failed"; exit 1; }
 ADMIN_PW=$(sed -n 's/.*one-time password: \([A-Za-z0-9]*\).*/\1/p' "$SOUT")
 check '[ ${#ADMIN_PW} -ge 12 ]'
 req GET /api/v1/health; check '[ $CODE = 200 ] && [ "$(jget j.status)" = ok ]'
 req GET /api/v1/users; check '[ $CODE = 401 ] && [ "$(jget j.error.code)" = unauthenticated ]'
+
+# ---- the web console at /: no credentials, types, caching, security headers, SPA fallback, traversal ----
+hdr() { tr -d '\r' < "$T/hdr" | sed -n "s/^$1: //Ip" | head -1; }
+req GET /; check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/index.html" && [ "$(hdr Content-Type)" = "text/html; charset=utf-8" ]'
+check '[ "$(hdr Cache-Control)" = no-cache ] && [ "$(hdr X-Content-Type-Options)" = nosniff ] && [ "$(hdr X-Frame-Options)" = DENY ]'
+CSP=$(hdr Content-Security-Policy)
+check '[[ "$CSP" == *"frame-ancestors '"'"'none'"'"'"* ]] && [[ "$CSP" == *"script-src '"'"'self'"'"';"* ]] && [[ "$CSP" != *unsafe-inline* ]]'
+ETAG=$(hdr ETag)
+rm -f "$T/body"; req GET / -H "If-None-Match: $ETAG"; check '[ -n "$ETAG" ] && [ $CODE = 304 ] && [ ! -s "$T/body" ]'
+req HEAD /index.html; check '[ $CODE = 200 ]'
+req GET /assets/app-AbCd12_9.js
+check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/assets/app-AbCd12_9.js" && [ "$(hdr Content-Type)" = "text/javascript; charset=utf-8" ] && [ "$(hdr Cache-Control)" = "public, max-age=31536000, immutable" ]'
+for tf in "assets/app-Zx9-8yQw.css text/css; charset=utf-8" "logo.svg image/svg+xml" "icon.png image/png" \
+          "assets/font-0123abcd.woff2 font/woff2" "data.json application/json" "favicon.ico image/x-icon"; do
+  f=${tf%% *}; want=${tf#* }
+  req GET "/$f"; check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/$f" && [ "$(hdr Content-Type)" = "$want" ]'
+done
+req GET /logo.svg; check '[ "$(hdr Cache-Control)" = no-cache ]'   # not content-hashed: revalidated
+req GET /persons/12; check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/index.html"'   # SPA fallback
+req GET /assets/gone-12345678.js; check '[ $CODE = 404 ]'              # a missing file is not HTML
+for p in '/../secret.txt' '/%2e%2e/secret.txt' '/assets/..%2f..%2fsecret.txt' '/assets/%2e%2e/%2e%2e/secret.txt' \
+         '/leak.txt' '/up/secret.txt' '/.env' '/%2e%65nv' "/$T/secret.txt" "/%2F${T#/}/secret.txt" '/assets/..\..\secret.txt'; do
+  req GET "$p" --path-as-is
+  if [ $CODE = 404 ] && ! grep -q -e secret-outside -e hidden-dotfile "$T/body"; then ok; else bad "console path $p -> $CODE"; fi
+done
+req POST / -H 'Content-Type: application/json' -d '{}'; check '[ $CODE = 404 ]'   # files are GET/HEAD only
+req GET /api/v1/persons; check '[ $CODE = 401 ]'   # the API keeps its credentials
+req GET /api/nothing; check '[ $CODE = 404 ] && [ "$(jget j.error.code)" = not_found ]'
 
 captcha() { req GET /api/v1/captcha; CID=$(jget j.captcha_id); }
 captcha
@@ -202,6 +246,81 @@ req GET "/api/v1/records?limit=1&offset=1" "${O[@]}"; check '[ "$(jget j.items.l
 req GET /api/v1/records/$REC/snapshot "${O[@]}"; check '[ $CODE = 200 ] && cmp -s "$T/body" "$D/img1.jpg"'
 check '! grep -qa "JFIF" "$G/server.db"'  # snapshots are sealed at rest
 req GET /api/v1/records/$REC "${O[@]}"; check '[ "$(jget j.enrolment_image_url)" != null ]'
+
+# ---- PUT person: only what is sent changes; the answer is GET's; 400 / 404 / 409 ----
+OJ=("${O[@]}" -H 'Content-Type: application/json')
+req PUT /api/v1/persons/$BOB "${OJ[@]}" -d '{"name":"Bob Li","metadata":{"unit":"5-102"},"consent":{"by":"Bob Li","purpose":"access and visitors"}}'
+check '[ $CODE = 200 ] && [ "$(jget j.name)" = "Bob Li" ] && [ "$(jget j.metadata.unit)" = 5-102 ] && [ "$(jget j.group)" = B ] && [ "$(jget j.faces)" = 1 ] && [ "$(jget j.consent.purpose)" = "access and visitors" ] && [ "$(jget j.consent.recorded_by)" = apikey:k-operator ]'
+cp "$T/body" "$T/put.json"
+req GET /api/v1/persons/$BOB "${O[@]}"; check '[ $CODE = 200 ] && cmp -s "$T/body" "$T/put.json"'
+req PUT /api/v1/persons/$BOB "${OJ[@]}" -d '{"external_id":"110101","group":"A"}'; check '[ $CODE = 409 ] && [ "$(jget j.error.code)" = conflict ]'
+req GET /api/v1/persons/$BOB "${O[@]}"; check '[ "$(jget j.group)" = B ] && [ "$(jget j.external_id)" = "" ]'   # nothing changed
+for b in '{"name":""}' '{"name":7}' '{"group":[1]}' '{"external_id":{}}' '{"metadata":[1]}' '{"metadata":"x"}' '{"nickname":"b"}' '{}' '{"consent":{"by":"x"}}'; do
+  req PUT /api/v1/persons/$BOB "${OJ[@]}" -d "$b"
+  if [ $CODE = 400 ] && [ "$(jget j.error.code)" = bad_request ]; then ok; else bad "PUT person $b -> $CODE"; fi
+done
+req PUT /api/v1/persons/$BOB "${OJ[@]}" -d '{"name":'; check '[ $CODE = 400 ] && [ "$(jget j.error.code)" = bad_json ]'
+req PUT /api/v1/persons/$BOB "${O[@]}" -F name=x; check '[ $CODE = 400 ]'   # JSON only
+req PUT /api/v1/persons/999999 "${OJ[@]}" -d '{"name":"x"}'; check '[ $CODE = 404 ]'
+req PUT /api/v1/persons/$BOB -H "X-API-Key: $KU" -H 'Content-Type: application/json' -d '{"name":"x"}'; check '[ $CODE = 403 ]'
+# a new group reaches identification: Bob is found in C, no longer in B
+req PUT /api/v1/persons/$BOB "${OJ[@]}" -d '{"group":"C","external_id":"B-1"}'; check '[ $CODE = 200 ] && [ "$(jget j.group)" = C ] && [ "$(jget j.external_id)" = B-1 ]'
+req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img12.jpg" -F group=C -F source=put-test
+check '[ $CODE = 200 ] && [ "$(jget j.decision)" = match ] && [ "$(jget j.matches[0].person_id)" = $BOB ]'
+req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img12.jpg" -F group=B -F source=put-test
+check '[ $CODE = 200 ] && [ "$(jget j.matches.length)" = 0 ]'
+req PUT /api/v1/persons/$BOB "${OJ[@]}" -d '{"group":"B","external_id":null}'; check '[ $CODE = 200 ] && [ "$(jget j.group)" = B ] && [ "$(jget j.external_id)" = "" ]'
+req GET "/api/v1/audit?action=PUT%20/api/v1/persons" -H "X-API-Key: $KU"
+check '[ "$(jget j.items[0].target)" = person:$BOB ] && [ "$(jget j.items[0].status)" = 200 ] && [[ "$(jget j.items[0].detail)" == *group* ]]'
+
+# ---- DELETE one face: template, sealed image and index entry go; only the person's own faces ----
+req POST /api/v1/persons "${O[@]}" -F name=Carol -F group=D -F consent_by=Carol -F consent_purpose=test -F image=@"$D/img12.jpg"
+check '[ $CODE = 201 ]'; CAROL=$(jget j.id); CF=$(jget j.face_ids[0])
+req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img12.jpg" -F group=D -F source=face-test
+check '[ "$(jget j.decision)" = match ] && [ "$(jget j.matches[0].person_id)" = $CAROL ]'
+req DELETE /api/v1/persons/$BOB/faces/$CF "${O[@]}"; check '[ $CODE = 404 ]'   # not Bob's face
+req DELETE /api/v1/persons/$CAROL/faces/$CF -H "X-API-Key: $KU"; check '[ $CODE = 403 ]'
+req DELETE /api/v1/persons/$CAROL/faces/$CF "${O[@]}"; check '[ $CODE = 200 ] && [ "$(body)" = "{\"ok\":true}" ]'
+req DELETE /api/v1/persons/$CAROL/faces/$CF "${O[@]}"; check '[ $CODE = 404 ]'
+req GET /api/v1/persons/$CAROL/faces/$CF/image "${O[@]}"; check '[ $CODE = 404 ]'
+req GET /api/v1/persons/$CAROL "${O[@]}"; check '[ $CODE = 200 ] && [ "$(jget j.faces)" = 0 ]'
+check '[ "$(sqlite3 "$G/facekit.db" "SELECT count(*) FROM fk_faces WHERE id=$CF")" = 0 ]'
+req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img12.jpg" -F group=D -F source=face-test
+check '[ $CODE = 200 ] && [ "$(jget j.decision)" = stranger ] && [ "$(jget "j.matches.filter(m=>m.person_id===$CAROL).length")" = 0 ]'
+req GET "/api/v1/audit?action=DELETE" -H "X-API-Key: $KU"; check '[ "$(jget j.items[0].target)" = "person:$CAROL/face:$CF" ]'
+req DELETE /api/v1/persons/$CAROL "${O[@]}"; check '[ $CODE = 200 ]'
+
+# ---- records.csv: the records query as RFC 4180 CSV, formula cells defused ----
+req POST /api/v1/identify -H "X-API-Key: $KD" -F image=@"$D/img1.jpg" -F 'source==HYPERLINK("http://x","a,b")'
+check '[ $CODE = 200 ]'
+req GET "/api/v1/records.csv?source=door-7" -H "X-API-Key: $KU"
+check '[ $CODE = 200 ] && [ "$(hdr Content-Type)" = "text/csv; charset=utf-8; header=present" ] && [[ "$(hdr Content-Disposition)" == attachment* ]]'
+check '[ "$(head -1 "$T/body")" = "$(printf "id,time,source,decision,matched,person_id,person_name,face_id,score,cosine,liveness\r")" ] && [ "$(wc -l < "$T/body")" = 2 ] && [ "$(grep -c $'"'"'\r$'"'"' "$T/body")" = 2 ]'
+check 'sed -n 2p "$T/body" | grep -q "^$REC,20[0-9-]*T[0-9:]*Z,door-7,match,true,$ALICE,Alice,[0-9]*,[01]\.[0-9]*,"'
+req GET "/api/v1/records.csv?source=%3DHYPERLINK(%22http%3A%2F%2Fx%22%2C%22a%2Cb%22)" "${O[@]}"
+check '[ $CODE = 200 ] && [ "$(wc -l < "$T/body")" = 2 ] && sed -n 2p "$T/body" | grep -qF ",\"'"'"'=HYPERLINK(\"\"http://x\"\",\"\"a,b\"\")\","'
+req GET "/api/v1/records?matched=false&limit=1" "${O[@]}"; NREC=$(jget j.total)
+req GET "/api/v1/records.csv?matched=false" "${O[@]}"; check '[ $CODE = 200 ] && [ "$(( $(wc -l < "$T/body") - 1 ))" = "$NREC" ] && ! grep -q ",true," "$T/body"'
+req GET "/api/v1/records.csv?limit=0" "${O[@]}"; check '[ $CODE = 400 ]'
+req GET /api/v1/records.csv -H "X-API-Key: $KD"; check '[ $CODE = 403 ]'
+
+# ---- stats: today's decisions in a stated time zone, per source ----
+req GET "/api/v1/records?limit=1" "${O[@]}"; NALL=$(jget j.total)
+req GET "/api/v1/stats?from=0&to=4000000000" -H "X-API-Key: $KU"
+check '[ $CODE = 200 ] && [ "$(jget j.totals.total)" = "$NALL" ] && [ "$(jget "j.totals.match+j.totals.stranger+j.totals.spoof")" = "$NALL" ]'
+check '[ "$(jget "JSON.stringify(j.by_source.find(x=>x.source===\"door-7\"))")" = "{\"source\":\"door-7\",\"match\":1,\"stranger\":0,\"spoof\":0,\"total\":1}" ]'
+check '[ "$(jget "j.by_source.find(x=>x.source===\"face-test\").stranger")" = 1 ] && [ "$(jget j.gallery.persons)" = 2 ]'
+req GET "/api/v1/stats?tz_offset=480" "${O[@]}"
+check '[ $CODE = 200 ] && [ "$(jget j.timezone)" = UTC+08:00 ] && [ "$(jget "j.to-j.from")" = 86400 ] && [ "$(jget "(j.from+8*3600)%86400")" = 0 ] && [ "$(jget "j.from<=j.generated_at && j.generated_at<j.to")" = true ]'
+req GET /api/v1/stats "${A[@]}"; check '[ $CODE = 200 ] && [[ "$(jget j.timezone)" =~ ^UTC[+-][0-9][0-9]:[0-9][0-9]$ ]] && [ "$(jget "j.to-j.from")" = 86400 ]'
+req GET "/api/v1/stats?tz_offset=900" "${O[@]}"; check '[ $CODE = 400 ]'
+req GET /api/v1/stats -H "X-API-Key: $KD"; check '[ $CODE = 403 ]'
+
+# ---- models: the template model, calibration, thresholds ----
+req GET /api/v1/models -H "X-API-Key: $KD"
+check '[ $CODE = 200 ] && [[ "$(jget j.model_id)" == fr_feature:* ]] && [ "$(jget j.dim)" = 512 ] && [ "$(jget j.calibration.calibrated)" = true ] && [ "$(jget "j.models.includes(\"feature\")")" = true ]'
+MTHR=$(jget j.in_effect.compare_threshold)
+req GET /api/v1/settings -H "X-API-Key: $KD"; check '[ "$(jget j.compare_threshold)" = "$MTHR" ]'
 # delete: every face goes, an audit entry stays
 req DELETE /api/v1/persons/$ALICE "${O[@]}"; check '[ $CODE = 200 ] && [ "$(jget j.deleted_faces)" = 2 ]'
 req GET /api/v1/persons/$ALICE "${O[@]}"; check '[ $CODE = 404 ]'
@@ -211,6 +330,7 @@ req GET "/api/v1/audit?action=DELETE" -H "X-API-Key: $KU"
 check '[ $CODE = 200 ] && [ "$(jget j.items[0].target)" = person:$ALICE ] && [ "$(jget j.items[0].actor)" = apikey:k-operator ] && [ "$(jget j.items[0].status)" = 200 ]'
 req GET "/api/v1/audit?action=GET%20/api/v1/persons" -H "X-API-Key: $KU"; check '[ "$(jget "j.total>=3")" = true ]'  # personal-data reads
 req GET /api/v1/audit.csv -H "X-API-Key: $KU"; check '[ $CODE = 200 ] && head -1 "$T/body" | grep -q "^id,time,actor,role,address,action,target,status,detail,hash"'
+check '[ "$(grep -vc $'"'"'\r$'"'"' "$T/body")" = 0 ] && grep -q "^[0-9]*,[0-9]*,apikey:k-operator,operator,127.0.0.1,DELETE /api/v1/persons/$ALICE,person:$ALICE,200," "$T/body"'
 
 # ---- support messages, settings ----
 req POST /api/v1/support -H "X-API-Key: $KD" -H 'Content-Type: application/json' -d '{"message":"camera offline","contact":"+86 138"}'

@@ -10,6 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+/* the console directory of this build tree (CMakeLists.txt: <build>/web); none when built elsewhere */
+#ifndef FK_DEFAULT_WEB_DIR
+#define FK_DEFAULT_WEB_DIR ""
+#endif
+
 static const char *opt(int argc, char **argv, const char *name, int *bad) {
     const char *v = NULL;
     for (int i = 1; i < argc; i++)
@@ -43,12 +48,16 @@ static void serve_log(void *user, int level, const char *msg) {
 int fk_cli_serve(int argc, char **argv) {
     int bad = 0;
     const char *data = opt(argc, argv, "--data", &bad), *listen = opt(argc, argv, "--listen", &bad),
-               *config = opt(argc, argv, "--config", &bad);
+               *config = opt(argc, argv, "--config", &bad), *web = opt(argc, argv, "--web", &bad);
     if (bad || flag(argc, argv, "-h") || flag(argc, argv, "--help")) {
-        fprintf(bad ? stderr : stdout, "usage: facekit serve --data DIR --listen HOST:PORT [--config FILE]\n");
+        fprintf(bad ? stderr : stdout,
+                "usage: facekit serve --data DIR --listen HOST:PORT [--config FILE] [--web DIR]\n"
+                "  --web DIR   the built web console served at / (default: %s;\n"
+                "              also the config key web_dir and FK_SERVE_WEB_DIR)\n",
+                FK_DEFAULT_WEB_DIR[0] ? FK_DEFAULT_WEB_DIR : "none");
         return bad ? 2 : 0;
     }
-    return fk__srv_serve(data, listen, config, fk_cli_models_dir(), serve_log, NULL);
+    return fk__srv_serve(data, listen, config, fk_cli_models_dir(), web, FK_DEFAULT_WEB_DIR[0] ? FK_DEFAULT_WEB_DIR : NULL, serve_log, NULL);
 }
 
 int fk_cli_user(int argc, char **argv) {

@@ -60,7 +60,7 @@ static const struct {
     F("request_timeout", 'i', request_timeout), F("max_uploads", 'i', max_uploads), F("threads", 'i', threads),
     F("session_ttl", 'i', session_ttl), F("captcha_ttl", 'i', captcha_ttl),
     F("notify_interval_ms", 'i', notify_interval_ms), F("notify_max_backoff", 'i', notify_max_backoff),
-    F("log_level", 'l', log_level),
+    F("log_level", 'l', log_level), F("web_dir", 's', web_dir),
 };
 #undef F
 

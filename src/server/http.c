@@ -372,6 +372,10 @@ static void dispatch(fk_req_t *r) {
     int state_changing = strcmp(r->method, "GET") && strcmp(r->method, "HEAD");
     r->audit = state_changing;
     if (!route) {
+        if (!path_found && fk__static_serve(r)) { /* the web console (static.c): no credentials, not audited */
+            r->audit = 0;
+            return;
+        }
         if (path_found) fk__resp_error(r, 405, "method_not_allowed", "%s is not allowed on %s", r->method, r->path);
         else fk__resp_error(r, 404, "not_found", "no such endpoint: %s", r->path);
         r->audit = 0;
@@ -438,10 +442,11 @@ static enum MHD_Result queue(fk_req_t *r) {
     if (!resp) return MHD_NO; /* r->resp is freed with the request */
     r->resp = NULL;
     MHD_add_response_header(resp, "Content-Type", r->resp_type[0] ? r->resp_type : "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Cache-Control", r->cache_control[0] ? r->cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->set_cookie[0]) MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
     if (r->status == 503) MHD_add_response_header(resp, "Retry-After", "1"); /* every 503 is a momentary "busy" */
+    fk__resp_headers(r, resp); /* static.c: ETag, Content-Disposition, console security headers */
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;

@@ -1,7 +1,8 @@
 /*
  * routes_admin.c — administration endpoints: health and Prometheus metrics, users (list, create, edit
  * role / disable / unlock, reset password), API keys (create, list, revoke), the audit log (query, CSV
- * export, chain verification), login failures, help/support messages and the notification outbox.
+ * export, chain verification), login failures, help/support messages, the notification outbox and the
+ * model manifest (model id, score calibration, thresholds in effect).
  */
 #include "server/server.h"
 
@@ -273,49 +274,36 @@ void fk__h_audit_list(fk_req_t *r) {
                                     "offset", (json_int_t)offset));
 }
 
-static void csv_field(char **buf, size_t *n, size_t *cap, const char *v, int last) {
-    size_t need = 2 * strlen(v) + 4;
-    if (*n + need >= *cap) {
-        size_t c = (*cap + need) * 2;
-        char *b = fk__realloc(*buf, c);
-        if (!b) return;
-        *buf = b;
-        *cap = c;
-    }
-    char *o = *buf + *n;
-    *o++ = '"';
-    for (; *v; v++) {
-        if (*v == '"') *o++ = '"';
-        *o++ = *v;
-    }
-    *o++ = '"';
-    *o++ = last ? '\n' : ',';
-    *n = (size_t)(o - *buf);
-}
-
+/* the same query as CSV: RFC 4180 with the formula guard (actors, targets and details can hold user text) */
 void fk__h_audit_csv(fk_req_t *r) {
     int64_t total = 0;
     const char *l = fk__req_query(r, "limit");
     int64_t limit = l ? strtoll(l, NULL, 10) : 100000;
     if (limit < 1) limit = 100000;
-    size_t n = 0, cap = 4096;
-    char *buf = fk__malloc(cap);
-    if (!buf) {
-        fk__resp_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    const char *hdr = "id,time,actor,role,address,action,target,status,detail,hash\n";
-    memcpy(buf, hdr, strlen(hdr));
-    n = strlen(hdr);
+    fk_sbuf_t b = {0};
+    static const char hdr[] = "id,time,actor,role,address,action,target,status,detail,hash\r\n";
+    fk__sb_put(&b, hdr, sizeof hdr - 1);
     pthread_mutex_lock(&r->srv->db_lock);
     sqlite3_stmt *st = audit_query(r, limit, 0, &total);
-    while (st && sqlite3_step(st) == SQLITE_ROW)
-        for (int i = 0; i < 10; i++) csv_field(&buf, &n, &cap, col(st, i), i == 9);
+    while (st && !b.oom && sqlite3_step(st) == SQLITE_ROW)
+        for (int i = 0; i < 10; i++) {
+            fk__csv_text(&b, col(st, i));
+            fk__sb_put(&b, i == 9 ? "\r\n" : ",", i == 9 ? 2 : 1);
+        }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->srv->db_lock);
     snprintf(r->audit_target, sizeof r->audit_target, "audit");
-    fk__resp_bytes(r, 200, "text/csv; charset=utf-8", buf, n);
-    fk__free(buf);
+    if (b.oom || !b.p) {
+        fk__free(b.p);
+        fk__resp_error(r, 503, "busy", "out of memory building the export");
+        return;
+    }
+    snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"audit.csv\"");
+    fk__free(r->resp);
+    r->resp = b.p; /* handed over: freed with the response */
+    r->resp_n = b.n;
+    r->status = 200;
+    snprintf(r->resp_type, sizeof r->resp_type, "text/csv; charset=utf-8; header=present");
 }
 
 void fk__h_audit_verify(fk_req_t *r) {
@@ -430,4 +418,47 @@ void fk__h_notifications(fk_req_t *r) {
     pthread_mutex_unlock(&r->srv->db_lock);
     fk__resp_json(r, 200, json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total, "limit", (json_int_t)limit,
                                     "offset", (json_int_t)offset));
+}
+
+/* ---- the model manifest: which template model this service runs, its score calibration and the
+ * thresholds in effect (the manifest's defaults and the settings that override them), so that a device
+ * or the console can tell whether its templates and scores are comparable. ---- */
+void fk__h_models(fk_req_t *r) {
+    fk_srv_t *s = r->srv;
+    const fk_engine_info_t *e = &s->einfo;
+    static const char *const names[] = {"detect", "landmark", "feature", "liveness", "pose",
+                                        "eye", "age", "gender", "expression"};
+    json_t *opened = json_array();
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (e->models & (1u << i)) json_array_append_new(opened, json_string(names[i]));
+    json_t *cal = json_pack("{s:b,s:s,s:f,s:f}", "calibrated", e->calibrated, "formula",
+                            e->calibrated ? "score = 1 / (1 + exp(-(a * cosine + b)))" : "score = (cosine + 1) / 2",
+                            "a", e->calib_a, "b", e->calib_b);
+    /* the manifest's own description of the fit (data, pairs, FAR), when there is one */
+    json_t *man = e->manifest && e->manifest[0] ? json_load_file(e->manifest, 0, NULL) : NULL;
+    json_t *cmp = json_object_get(man, "compare");
+    if (json_is_object(cmp)) {
+        const char *keys[] = {"threshold_far", "cosine_threshold", "fitted"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            json_t *v = json_object_get(cmp, keys[i]);
+            if (v) json_object_set(cal, keys[i], v);
+        }
+    }
+    json_t *live = json_object_get(man, "liveness");
+    json_t *note = json_is_object(live) ? json_object_get(live, "note") : NULL;
+    pthread_mutex_lock(&s->db_lock);
+    json_t *st = fk__settings_get(s);
+    pthread_mutex_unlock(&s->db_lock);
+    json_t *o = json_pack(
+        "{s:s,s:i,s:o,s:o,s:{s:f,s:f},s:{s:O,s:O,s:O,s:O},s:s}", "model_id", e->model_id ? e->model_id : "", "dim",
+        e->dim, "models", opened, "calibration", cal, "defaults", "threshold", e->threshold, "liveness_threshold",
+        e->liveness_threshold, "in_effect", "compare_threshold", json_object_get(st, "compare_threshold"),
+        "identify_threshold", json_object_get(st, "identify_threshold"), "liveness_threshold",
+        json_object_get(st, "liveness_threshold"), "liveness_required", json_object_get(st, "liveness_required"),
+        "manifest", e->manifest && e->manifest[0] ? "present" : "absent");
+    if (o && note && json_is_string(note)) json_object_set(o, "liveness_note", note);
+    json_decref(st);
+    json_decref(man);
+    if (!o) fk__resp_error(r, 500, "internal", "cannot describe the models");
+    else fk__resp_json(r, 200, o);
 }

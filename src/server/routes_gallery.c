@@ -1,8 +1,9 @@
 /*
  * routes_gallery.c — persons and faces: list (filter by group and name, paginated), create with
  * enrolment from uploads (multipart `image` fields or JSON base64 `images`) and the consent record (who
- * consented, when, for what purpose, and which account recorded it), read, delete (every face template
- * and image goes with the person; the audit entry stays), add faces, and read an enrolment image.
+ * consented, when, for what purpose, and which account recorded it), read, update (name, external id,
+ * group, metadata, consent), delete (every face template and image goes with the person; the audit entry
+ * stays), add faces, delete one face, and read an enrolment image.
  * Every read here is personal data and audited (see the route table).
  */
 #include "server/server.h"
@@ -26,6 +27,13 @@ static json_t *consent_json(fk_srv_t *s, int64_t pid) {
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->db_lock);
     return o;
+}
+
+/* the answer to a failed person operation: 404 for an unknown person, else 500; 0 when RC is FK_OK */
+static int person_failed(fk_req_t *r, int rc) {
+    if (rc == FK_ENOTFOUND) fk__resp_error(r, 404, "not_found", "no person %lld", (long long)r->ids[0]);
+    else if (rc) fk__resp_error(r, 500, "internal", "%s", fk_status_str(rc));
+    return rc;
 }
 
 static json_t *person_json(const fk_person_t *p) {
@@ -164,6 +172,17 @@ static int consent_args(fk_req_t *r, char *by, size_t bys, char *purpose, size_t
     return 0;
 }
 
+/* compact JSON text of J (fk__malloc'ed; NULL on OOM) */
+static char *json_text(json_t *j) {
+    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    char *t = fk__malloc(n + 1);
+    if (t) {
+        json_dumpb(j, t, n, JSON_COMPACT);
+        t[n] = 0;
+    }
+    return t;
+}
+
 void fk__h_persons_create(fk_req_t *r) {
     fk_srv_t *s = r->srv;
     char t1[256], t2[256], t3[256], t4[4096];
@@ -178,13 +197,7 @@ void fk__h_persons_create(fk_req_t *r) {
             fk__resp_error(r, 400, "bad_request", "metadata must be a JSON object");
             return;
         }
-        size_t n = json_dumpb(jm, NULL, 0, JSON_COMPACT);
-        meta_owned = fk__malloc(n + 1);
-        if (meta_owned) {
-            json_dumpb(jm, meta_owned, n, JSON_COMPACT);
-            meta_owned[n] = 0;
-        }
-        meta = meta_owned;
+        meta = meta_owned = json_text(jm);
     } else if ((meta = fk__req_text(r, "metadata", t4, sizeof t4))) {
         json_t *x = json_loads(meta, 0, NULL);
         int ok = json_is_object(x);
@@ -245,24 +258,113 @@ void fk__h_persons_create(fk_req_t *r) {
     fk__resp_json(r, 201, o);
 }
 
+static void person_answer(fk_req_t *r, int status);
+
 void fk__h_person_get(fk_req_t *r) {
+    snprintf(r->audit_target, sizeof r->audit_target, "person:%lld", (long long)r->ids[0]);
+    person_answer(r, 200);
+}
+
+/* GET's answer for person R->ids[0] with STATUS (the person and the consent record) */
+static void person_answer(fk_req_t *r, int status) {
     fk_person_t *p = NULL;
     pthread_mutex_lock(&r->srv->gallery_lock);
     int rc = fk_store_person_get(fk_gallery_store(r->srv->gallery), r->ids[0], &p);
     pthread_mutex_unlock(&r->srv->gallery_lock);
-    snprintf(r->audit_target, sizeof r->audit_target, "person:%lld", (long long)r->ids[0]);
-    if (rc == FK_ENOTFOUND) {
-        fk__resp_error(r, 404, "not_found", "no person %lld", (long long)r->ids[0]);
-        return;
-    }
-    if (rc) {
-        fk__resp_error(r, 500, "internal", "%s", fk_status_str(rc));
-        return;
-    }
+    if (person_failed(r, rc)) return;
     json_t *o = person_json(p);
     fk_free(p);
     json_object_set_new(o, "consent", consent_json(r->srv, r->ids[0]));
-    fk__resp_json(r, 200, o);
+    fk__resp_json(r, status, o);
+}
+
+/* a string member that may be null (= clear, given as ""); 0 ok, -1 wrong type (response set) */
+static int nullable_text(fk_req_t *r, const char *key, const char **out) {
+    json_t *v = json_object_get(r->json, key);
+    *out = NULL;
+    if (!v) return 0;
+    if (json_is_null(v)) *out = "";
+    else if (json_is_string(v)) *out = json_string_value(v);
+    else {
+        fk__resp_error(r, 400, "bad_request", "%s must be a string or null", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* PUT /persons/{id}: JSON with any of name, external_id, group, metadata, consent. Members GET returns
+ * (id, faces, times, face_ids) are accepted and ignored, so a client may send back what it read. */
+void fk__h_person_put(fk_req_t *r) {
+    fk_srv_t *s = r->srv;
+    snprintf(r->audit_target, sizeof r->audit_target, "person:%lld", (long long)r->ids[0]);
+    if (!r->json) {
+        fk__resp_error(r, 400, "bad_request", "send a JSON object (Content-Type: application/json)");
+        return;
+    }
+    static const char *const known[] = {"name", "external_id", "group", "metadata", "consent",
+                                        "id", "faces", "created_at", "updated_at", "face_ids"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->json, k, v) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(known[i], k)) i++;
+        if (i == sizeof known / sizeof known[0]) {
+            fk__resp_error(r, 400, "bad_request", "unknown member \"%.60s\" (name, external_id, group, metadata, consent)", k);
+            return;
+        }
+    }
+    fk_person_t ch;
+    memset(&ch, 0, sizeof ch);
+    json_t *jn = json_object_get(r->json, "name"), *jm = json_object_get(r->json, "metadata"),
+           *jc = json_object_get(r->json, "consent");
+    if (jn && (!json_is_string(jn) || !json_string_length(jn))) {
+        fk__resp_error(r, 400, "bad_request", "name must be a non-empty string");
+        return;
+    }
+    ch.name = jn ? json_string_value(jn) : NULL;
+    if (nullable_text(r, "external_id", &ch.external_id) || nullable_text(r, "group", &ch.group)) return;
+    if (jm && !json_is_object(jm)) {
+        fk__resp_error(r, 400, "bad_request", "metadata must be a JSON object");
+        return;
+    }
+    char by[256] = "", purpose[256] = "";
+    int64_t at = 0;
+    if (jc && (!json_is_object(jc) || consent_args(r, by, sizeof by, purpose, sizeof purpose, &at))) {
+        fk__resp_error(r, 400, "bad_request", "consent must be an object with who consented (by) and the purpose");
+        return;
+    }
+    if (!jn && !jm && !jc && !ch.external_id && !ch.group) {
+        fk__resp_error(r, 400, "bad_request", "nothing to change: send name, external_id, group, metadata or consent");
+        return;
+    }
+    char *meta = jm ? json_text(jm) : NULL;
+    if (jm && !meta) {
+        fk__resp_error(r, 503, "busy", "out of memory");
+        return;
+    }
+    ch.metadata = meta;
+    pthread_mutex_lock(&s->gallery_lock);
+    int rc = fk_gallery_update_person(s->gallery, r->ids[0], &ch);
+    pthread_mutex_unlock(&s->gallery_lock);
+    fk__free(meta);
+    if (rc == FK_EMISMATCH) {
+        fk__resp_error(r, 409, "conflict", "external id already used in this group");
+        return;
+    }
+    if (rc == FK_EINVAL) {
+        fk__resp_error(r, 400, "bad_request", "%s", fk_gallery_errmsg(s->gallery));
+        return;
+    }
+    if (person_failed(r, rc)) return;
+    if (jc) {
+        pthread_mutex_lock(&s->db_lock);
+        fk__sdb_exec(s->db, "INSERT OR REPLACE INTO consent(person_id, given_by, purpose, at, recorded_by) VALUES(?,?,?,?,?)",
+                     "issis", r->ids[0], by, purpose, at, r->actor);
+        pthread_mutex_unlock(&s->db_lock);
+    }
+    snprintf(r->audit_detail, sizeof r->audit_detail, "changed:%s%s%s%s%s", jn ? " name" : "", ch.external_id ? " external_id" : "",
+             ch.group ? " group" : "", jm ? " metadata" : "", jc ? " consent" : "");
+    person_answer(r, 200);
 }
 
 void fk__h_person_delete(fk_req_t *r) {
@@ -275,14 +377,7 @@ void fk__h_person_delete(fk_req_t *r) {
     if (!rc) rc = fk_gallery_remove_person(s->gallery, r->ids[0]);
     pthread_mutex_unlock(&s->gallery_lock);
     snprintf(r->audit_target, sizeof r->audit_target, "person:%lld", (long long)r->ids[0]);
-    if (rc == FK_ENOTFOUND) {
-        fk__resp_error(r, 404, "not_found", "no person %lld", (long long)r->ids[0]);
-        return;
-    }
-    if (rc) {
-        fk__resp_error(r, 500, "internal", "%s", fk_status_str(rc));
-        return;
-    }
+    if (person_failed(r, rc)) return;
     pthread_mutex_lock(&s->db_lock);
     fk__sdb_exec(s->db, "DELETE FROM consent WHERE person_id=?", "i", r->ids[0]);
     fk__sdb_exec(s->db, "UPDATE records SET face_id=NULL WHERE person_id=?", "i", r->ids[0]);
@@ -301,14 +396,7 @@ void fk__h_faces_list(fk_req_t *r) {
     if (!rc) rc = fk_store_face_list(fk_gallery_store(r->srv->gallery), r->ids[0], 0, &fs, &n);
     pthread_mutex_unlock(&r->srv->gallery_lock);
     snprintf(r->audit_target, sizeof r->audit_target, "person:%lld", (long long)r->ids[0]);
-    if (rc == FK_ENOTFOUND) {
-        fk__resp_error(r, 404, "not_found", "no person %lld", (long long)r->ids[0]);
-        return;
-    }
-    if (rc) {
-        fk__resp_error(r, 500, "internal", "%s", fk_status_str(rc));
-        return;
-    }
+    if (person_failed(r, rc)) return;
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
         char url[120];
@@ -347,14 +435,7 @@ void fk__h_faces_add(fk_req_t *r) {
     pthread_mutex_unlock(&s->gallery_lock);
     faces_free(&f);
     snprintf(r->audit_target, sizeof r->audit_target, "person:%lld", (long long)r->ids[0]);
-    if (rc == FK_ENOTFOUND) {
-        fk__resp_error(r, 404, "not_found", "no person %lld", (long long)r->ids[0]);
-        return;
-    }
-    if (rc) {
-        fk__resp_error(r, 500, "internal", "%s", fk_status_str(rc));
-        return;
-    }
+    if (person_failed(r, rc)) return;
     json_t *ids = json_array();
     for (int i = 0; i < f.n; i++) json_array_append_new(ids, json_integer(fids[i]));
     fk__resp_json(r, 201, json_pack("{s:o}", "face_ids", ids));
@@ -377,4 +458,26 @@ void fk__h_face_image(fk_req_t *r) {
         }
     fk_free(fs);
     fk__resp_error(r, 404, "not_found", "no image for face %lld of person %lld", (long long)r->ids[1], (long long)r->ids[0]);
+}
+
+/* DELETE /persons/{id}/faces/{face_id}: the template, its sealed image and its index entry go for real;
+ * records that showed this face as the enrolment image keep the match but lose the image link. */
+void fk__h_face_delete(fk_req_t *r) {
+    fk_srv_t *s = r->srv;
+    snprintf(r->audit_target, sizeof r->audit_target, "person:%lld/face:%lld", (long long)r->ids[0], (long long)r->ids[1]);
+    pthread_mutex_lock(&s->gallery_lock);
+    int rc = fk_gallery_remove_face(s->gallery, r->ids[0], r->ids[1]);
+    pthread_mutex_unlock(&s->gallery_lock);
+    if (rc == FK_ENOTFOUND) {
+        fk__resp_error(r, 404, "not_found", "person %lld has no face %lld", (long long)r->ids[0], (long long)r->ids[1]);
+        return;
+    }
+    if (rc) {
+        fk__resp_error(r, 500, "internal", "%s", fk_status_str(rc));
+        return;
+    }
+    pthread_mutex_lock(&s->db_lock);
+    fk__sdb_exec(s->db, "UPDATE records SET face_id=NULL WHERE person_id=? AND face_id=?", "ii", r->ids[0], r->ids[1]);
+    pthread_mutex_unlock(&s->db_lock);
+    fk__resp_json(r, 200, json_pack("{s:b}", "ok", 1));
 }

@@ -34,6 +34,7 @@ const fk_route_t fk__routes[] = {
     {"GET", "/api/v1/auth/me", fk__h_me, ANY, 0},
     {"POST", "/api/v1/auth/password", fk__h_password, ANY, 0},
     {"GET", "/api/v1/roles", fk__h_roles, ANY, 0},
+    {"GET", "/api/v1/models", fk__h_models, ANY, 0},
     {"POST", "/api/v1/detect", fk__h_detect, A | O | D, 0},
     {"POST", "/api/v1/analyze", fk__h_analyze, A | O | D, 0},
     {"POST", "/api/v1/compare", fk__h_compare, A | O | D, 0},
@@ -41,11 +42,15 @@ const fk_route_t fk__routes[] = {
     {"GET", "/api/v1/persons", fk__h_persons_list, A | O, 1},
     {"POST", "/api/v1/persons", fk__h_persons_create, A | O, 1},
     {"GET", "/api/v1/persons/{id}", fk__h_person_get, A | O, 1},
+    {"PUT", "/api/v1/persons/{id}", fk__h_person_put, A | O, 1},
     {"DELETE", "/api/v1/persons/{id}", fk__h_person_delete, A | O, 1},
     {"GET", "/api/v1/persons/{id}/faces", fk__h_faces_list, A | O, 1},
     {"POST", "/api/v1/persons/{id}/faces", fk__h_faces_add, A | O, 1},
+    {"DELETE", "/api/v1/persons/{id}/faces/{face_id}", fk__h_face_delete, A | O, 1},
     {"GET", "/api/v1/persons/{id}/faces/{face_id}/image", fk__h_face_image, A | O, 1},
     {"GET", "/api/v1/records", fk__h_records_list, A | O | U, 1},
+    {"GET", "/api/v1/records.csv", fk__h_records_csv, A | O | U, 1},
+    {"GET", "/api/v1/stats", fk__h_stats, A | O | U, 0},
     {"GET", "/api/v1/records/{id}", fk__h_record_get, A | O | U, 1},
     {"GET", "/api/v1/records/{id}/snapshot", fk__h_record_snapshot, A | O, 1},
     {"GET", "/api/v1/settings", fk__h_settings_get, ANY, 0},
@@ -186,8 +191,8 @@ static int first_admin(fk_srv_t *s) {
     return 0;
 }
 
-int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models,
-                  void (*log)(void *user, int level, const char *msg), void *log_user) {
+int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models, const char *web,
+                  const char *web_default, void (*log)(void *user, int level, const char *msg), void *log_user) {
     fk_srv_t *s = fk__calloc(1, sizeof *s);
     if (!s) return 1;
     char err[1024] = "";
@@ -202,6 +207,8 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     if (data) snprintf(s->cfg.data, sizeof s->cfg.data, "%s", data);
     if (listen) snprintf(s->cfg.listen, sizeof s->cfg.listen, "%s", listen);
     if (!s->cfg.models[0] && models) snprintf(s->cfg.models, sizeof s->cfg.models, "%s", models);
+    if (web) snprintf(s->cfg.web_dir, sizeof s->cfg.web_dir, "%s", web);
+    else if (!s->cfg.web_dir[0] && web_default) snprintf(s->cfg.web_dir, sizeof s->cfg.web_dir, "%s", web_default);
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->gallery_lock, NULL);
     pthread_mutex_init(&s->ctx_lock, NULL);
@@ -280,6 +287,7 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     }
     fk__srv_log(s, FK_LOG_INFO, "listening on %s://%s (data %s, %d threads, model %s)", s->cfg.tls_cert[0] ? "https" : "http",
                 s->cfg.listen, s->cfg.data, s->cfg.threads, s->einfo.model_id);
+    fk__static_check(s);
     printf("facekit serve: listening on %s://%s\n", s->cfg.tls_cert[0] ? "https" : "http", s->cfg.listen);
     fflush(stdout);
     int sig = 0;

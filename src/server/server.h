@@ -39,6 +39,7 @@ typedef struct fk_srv_config {
     int notify_interval_ms;
     int notify_max_backoff; /* seconds between retries of an event at most */
     int log_level;         /* 0 error, 1 warn, 2 info, 3 debug */
+    char web_dir[1024];    /* the built web console served at / (static.c); "" = none */
     /* The library never prints: log lines (no newline, secrets never included) go to this callback,
      * installed by the front-end (`facekit serve`: stderr with timestamps); NULL drops them. */
     void (*log)(void *user, int level, const char *msg);
@@ -144,6 +145,10 @@ typedef struct fk_req {
     char *resp;            /* fk__malloc'ed */
     size_t resp_n;
     char resp_type[64];
+    char cache_control[96]; /* "" = no-store (every API answer); console files set their own */
+    char etag[48];          /* console files (static.c) */
+    char disposition[128];  /* Content-Disposition of downloads (CSV exports); "" = none */
+    int web;                /* 1: a console file: document security headers (static.c) */
     char set_cookie[512];
     char audit_target[128];
     char audit_detail[256];
@@ -212,6 +217,16 @@ void fk__notify_queue(fk_srv_t *s, const char *type, int64_t record_id, const ch
 int fk__snapshot_seal(fk_srv_t *s, int64_t record_id, const void *pt, size_t n, uint8_t **out, size_t *out_n);
 int fk__snapshot_open(fk_srv_t *s, int64_t record_id, const uint8_t *in, size_t n, uint8_t **out, size_t *out_n);
 
+/* ---- CSV exports (records.c): a growing buffer and RFC 4180 text cells with the formula guard (cells
+ * starting with = + - @ tab CR get a leading apostrophe). On OOM the buffer sets .oom and stops growing. */
+typedef struct fk_sbuf {
+    char *p; /* fk__malloc'ed */
+    size_t n, cap;
+    int oom;
+} fk_sbuf_t;
+void fk__sb_put(fk_sbuf_t *b, const char *t, size_t n);
+void fk__csv_text(fk_sbuf_t *b, const char *v);
+
 /* ---- settings ---- */
 json_t *fk__settings_get(fk_srv_t *s); /* new reference; caller holds db_lock */
 
@@ -270,10 +285,25 @@ void fk__h_support_list(fk_req_t *r);
 void fk__h_support_create(fk_req_t *r);
 void fk__h_support_reply(fk_req_t *r);
 void fk__h_notifications(fk_req_t *r);
+void fk__h_person_put(fk_req_t *r);
+void fk__h_face_delete(fk_req_t *r);
+void fk__h_records_csv(fk_req_t *r);
+void fk__h_stats(fk_req_t *r);
+void fk__h_models(fk_req_t *r);
+
+/* ---- the web console (static.c) ---- */
+struct MHD_Response;
+/* Answers GET/HEAD outside /api from cfg.web_dir (no credentials needed); 0 = not a console path. */
+int fk__static_serve(fk_req_t *r);
+/* Adds the headers the request asked for (ETag, Content-Disposition, console security headers). */
+void fk__resp_headers(fk_req_t *r, struct MHD_Response *resp);
+/* Logs at start which console directory is served, or why / answers 404. */
+void fk__static_check(fk_srv_t *s);
 
 /* ---- entry points (server.c) for src/cli/cmd_server.c ---- */
-int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models,
-                  void (*log)(void *user, int level, const char *msg), void *log_user);
+/* WEB: --web DIR (wins over the config); WEB_DEFAULT: used when neither --web nor the config names one. */
+int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models, const char *web,
+                  const char *web_default, void (*log)(void *user, int level, const char *msg), void *log_user);
 int fk__srv_user_add(const char *data, const char *name, const char *role, const char *password);
 int fk__srv_apikey_create(const char *data, const char *name, const char *role);
 int fk__srv_audit_verify(const char *data);
