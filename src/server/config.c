@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *fk__srv_level_name(int level) {
     static const char *names[] = {"error", "warn", "info", "debug"};
@@ -33,7 +34,10 @@ void fk__srv_config_default(fk_srv_config_t *c) {
     c->max_header = 16 << 10;
     c->request_timeout = 30;
     c->max_uploads = 64; /* requests with a body in flight: bounds memory (64 x max_body) */
-    c->threads = 4;
+    /* one request thread per core, each with one inference thread (fk_ctx_t): more threads only share the
+     * same cores and thrash their caches */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = ncpu >= 1 && ncpu <= 256 ? (int)ncpu : 4;
     c->session_ttl = 8 * 3600;
     c->captcha_ttl = 120;
     c->notify_interval_ms = 500;
