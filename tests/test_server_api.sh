@@ -364,7 +364,10 @@ check '[ $SRC = 0 ] && [ "$(cat "$T/late.code")" = 200 ] && grep -q stopped "$SE
 sqlite3 "$G/server.db" "UPDATE records SET time=1000 WHERE id=$REC"   # older than retention_days (30)
 
 # ---- restart: settings persist; limits ----
-start_server "$G" FK_SERVE_MAX_BODY=1000000 FK_SERVE_MAX_HEADER=4096
+start_server "$G" FK_SERVE_MAX_BODY=1000000 FK_SERVE_MAX_HEADER=4096 FK_SERVE_WEB_DIR="$T/nowhere"
+# no console directory: a clear log line and 404 at /, the API unaffected
+req GET /; check '[ $CODE = 404 ] && [ "$(jget j.error.code)" = not_found ] && grep -q "web console: $T/nowhere has no index.html" "$SERR"'
+req GET /api/v1/health; check '[ $CODE = 200 ]'
 req GET /api/v1/settings -H "X-API-Key: $KD"
 check '[ $CODE = 200 ] && [ "$(jget j.camera.led)" = blink ] && [ "$(jget j.camera.power_line_hz)" = 60 ] && [ "$(jget j.compare_threshold)" = 0.8 ] && [ "$(jget j.compare_url)" = http://10.0.0.2/api/v1/compare ]'
 check '! grep -q "one-time password" "$SOUT"'   # printed on the first start only
@@ -387,6 +390,15 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/v1/hea
 captcha_tls=$(curl -s -k "https://127.0.0.1:$PORT/api/v1/captcha" | node -e 'let b="";process.stdin.on("data",c=>b+=c).on("end",()=>console.log(JSON.parse(b).captcha_id))')
 curl -s -k -D "$T/hdr" -o /dev/null -H 'Content-Type: application/json' -d "{\"username\":\"olga\",\"password\":\"wrong-password\",\"captcha_id\":\"$captcha_tls\",\"captcha\":\"x\"}" "https://127.0.0.1:$PORT/api/v1/auth/login"
 check 'grep -q "^HTTP/1.1 401" "$T/hdr"'
+stop_server
+
+# ---- the console directory from the config file (web_dir) ----
+printf '{"web_dir": "%s"}\n' "$W" > "$T/web.json"
+PORT=$(free_port); URL="http://127.0.0.1:$PORT"
+"$SB" serve --data "$G" --listen "127.0.0.1:$PORT" --config "$T/web.json" > "$T/web.out" 2> "$T/serve.web.err" &
+SPID=$!
+for _ in $(seq 1 600); do grep -q "listening on" "$T/web.out" 2>/dev/null && break; kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
+req GET /; check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/index.html" && grep -q "web console: serving $W at /" "$T/serve.web.err"'
 stop_server
 
 # ---- audit chain: verify, tamper, verify names the entry ----
