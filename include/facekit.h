@@ -614,8 +614,9 @@ FK_API const char *fk_quality_reason_code(unsigned bit);
  * whose model is not opened (pose, eye) is skipped and its values are NaN. */
 typedef struct fk_quality_options {
     float min_face_size;       /* shorter side of the box, image pixels (default 64) */
-    float min_sharpness;       /* variance of the Laplacian of the aligned gray crop's centre at 56x56
-                                  (default 100; clean faces measure 300..3000) */
+    float min_sharpness;       /* aligned gray crop's centre at 56x56: weakest directional second-difference
+                                  energy per unit gray variance x sqrt(weakest / strongest direction) x 1000
+                                  (default 9; catches motion blur and defocus; docs/accuracy.md) */
     float min_brightness, max_brightness; /* mean gray level of the aligned crop (default 50, 210) */
     float min_contrast;        /* standard deviation of the gray level (default 25) */
     float max_yaw, max_pitch, max_roll; /* degrees (default 30, 25, 25) */
@@ -627,7 +628,7 @@ FK_API void fk_quality_options_default(fk_quality_options_t *o);
 
 typedef struct fk_quality {
     float face_size;          /* shorter side of the box, pixels */
-    float sharpness;          /* variance of the Laplacian (see min_sharpness) */
+    float sharpness;          /* directional, contrast-normalised (see min_sharpness) */
     float brightness;         /* mean gray 0..255 */
     float contrast;           /* gray standard deviation */
     float yaw, pitch, roll;   /* degrees, 0 = frontal (NaN without FK_ENGINE_POSE) */

@@ -4,6 +4,8 @@
  *     spoofs) fail; samples-inspireface: image_T1 passes, rgb_fake fails;
  *   - quality: a frontal sharp face passes; closed eyes, a turned head, a tiny face and a face cut by the
  *     border fail with the right reason codes; thresholds are configurable;
+ *   - blur: inspireface bulk/blur.jpg (a motion-blurred face) and sharp faces smeared by a synthetic motion
+ *     blur (a line of 15 % of the face width, four directions) fail as "blurry"; the sharp originals do not;
  *   - attributes: expressions of inspireface/emotion, eye states of inspireface/reaction, gender of
  *     known people, a plausible adult age.
  */
@@ -135,6 +137,55 @@ static void test_quality(void) {
     fk_image_free(img);
 }
 
+/* A box blur along a line of LEN pixels in direction DIR (0 horizontal, 1 vertical, 2 and 3 diagonals):
+ * what a camera or a face moving during the exposure records. */
+static fk_image_t *motion_blur(const fk_image_t *src, int len, int dir) {
+    static const int step[4][2] = {{1, 0}, {0, 1}, {1, 1}, {1, -1}};
+    fk_image_t *dst = NULL;
+    FK_CHECK_INT(fk_image_create(src->width, src->height, &dst), FK_OK);
+    if (!dst) return NULL;
+    for (int y = 0; y < src->height; y++)
+        for (int x = 0; x < src->width; x++)
+            for (int ch = 0; ch < 3; ch++) {
+                int acc = 0, n = 0;
+                for (int k = -len / 2; k <= len / 2; k++, n++) {
+                    int xx = x + k * step[dir][0], yy = y + k * step[dir][1];
+                    xx = xx < 0 ? 0 : xx >= src->width ? src->width - 1 : xx;
+                    yy = yy < 0 ? 0 : yy >= src->height ? src->height - 1 : yy;
+                    acc += src->rgb[(size_t)yy * src->stride + 3 * (size_t)xx + ch];
+                }
+                dst->rgb[(size_t)y * dst->stride + 3 * (size_t)x + ch] = (uint8_t)((acc + n / 2) / n);
+            }
+    return dst;
+}
+
+static void test_blur(void) {
+    fk_quality_t q;
+    FK_CHECK(quality_of("attributes/inspireface/bulk/blur.jpg", &q) & FK_QUALITY_BLURRY);
+    FK_CHECK_INT(q.pass, 0);
+    static const char *const sharp[] = {"faces/deepface/img1.jpg", "faces/face_recognition/examples/biden.jpg",
+                                        "idphoto/portraits/test0.jpg"};
+    for (size_t i = 0; i < sizeof sharp / sizeof sharp[0]; i++) {
+        FK_CHECK_INT(quality_of(sharp[i], &q) & FK_QUALITY_BLURRY, 0);
+        fk_face_t f;
+        fk_image_t *img = largest(sharp[i], &f);
+        if (!img) continue;
+        int len = (int)(0.15f * f.box[2]);
+        for (int dir = 0; dir < 4; dir++) {
+            fk_image_t *b = motion_blur(img, len, dir);
+            if (!b) break;
+            fk_face_t g = f; /* the same box; landmarks found again on the smeared picture */
+            FK_CHECK_INT(fk_face_landmarks(c, b, &g), FK_OK);
+            FK_CHECK_INT(fk_quality(c, b, &g, NULL, &q), FK_OK);
+            printf("blur %-45s motion %d px dir %d: sharpness %.1f reasons 0x%x\n", sharp[i], len, dir, q.sharpness,
+                   q.reasons);
+            FK_CHECK(q.reasons & FK_QUALITY_BLURRY);
+            fk_image_free(b);
+        }
+        fk_image_free(img);
+    }
+}
+
 static void test_attributes(void) {
     static const struct {
         const char *rel, *expr;
@@ -229,6 +280,7 @@ int main(void) {
         FK_CHECK_NEAR(info.liveness_threshold, 0.5, 1e-9);
         test_liveness();
         test_quality();
+        test_blur();
         test_attributes();
         test_missing_models();
     }

@@ -38,7 +38,7 @@ const char *fk_quality_reason_code(unsigned bit) {
 void fk_quality_options_default(fk_quality_options_t *o) {
     if (!o) return;
     o->min_face_size = 64;
-    o->min_sharpness = 100;
+    o->min_sharpness = 9;
     o->min_brightness = 50;
     o->max_brightness = 210;
     o->min_contrast = 25;
@@ -148,9 +148,17 @@ static int run_eyes(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f, floa
 /* ---- quality ---- */
 
 /* Brightness and contrast: mean and standard deviation of the aligned crop's gray levels over its central
- * 96x96 (the face, not the warp's border). Sharpness: variance of the Laplacian of that region after 2x2
- * averaging (56x56 scale): at full 112 scale sensor noise and JPEG blocks score like detail, and a motion-
- * blurred face (inspireface bulk/blur.jpg) came out sharper than a clean one. */
+ * 96x96 (the face, not the warp's border). Sharpness, on that region after 2x2 averaging (56x56 scale):
+ * 1000 x (weakest of four directional second-difference energies — horizontal, vertical, both diagonals —
+ * per unit gray variance) x sqrt(weakest / strongest direction). Why each part:
+ *  - the weakest direction: motion blur smears along one direction and leaves the others (and the sensor
+ *    noise added after it) intact, so an isotropic measure such as the variance of the Laplacian stays high
+ *    — inspireface bulk/blur.jpg scored 304 there, above most sharp faces; defocus lowers every direction;
+ *  - per unit variance: second differences grow with contrast (which has its own check);
+ *  - sqrt(weakest / strongest): how one-sided the loss is, the signature of motion; a face rich in fine
+ *    texture keeps a high weakest-direction energy even when smeared, but not its balance;
+ *  - 2x2 averaging: at full 112 scale JPEG blocks and noise score like detail.
+ * The threshold (min_sharpness, 9) and the samples it was chosen on are in docs/accuracy.md. */
 static void gray_stats(const uint8_t *g, float *sharp, float *mean, float *sd) {
     double s = 0, s2 = 0;
     for (int y = 8; y < 104; y++)
@@ -159,24 +167,30 @@ static void gray_stats(const uint8_t *g, float *sharp, float *mean, float *sd) {
             s += v;
             s2 += v * v;
         }
-    double m = s / (96.0 * 96.0);
+    double m = s / (96.0 * 96.0), var = fmax(0, s2 / (96.0 * 96.0) - m * m);
     *mean = (float)m;
-    *sd = (float)sqrt(fmax(0, s2 / (96.0 * 96.0) - m * m));
+    *sd = (float)sqrt(var);
     float h[48][48]; /* the central 96x96 at half scale */
     for (int y = 0; y < 48; y++)
         for (int x = 0; x < 48; x++) {
             const uint8_t *p = g + (8 + 2 * y) * 112 + 8 + 2 * x;
             h[y][x] = (p[0] + p[1] + p[112] + p[113]) * 0.25f;
         }
-    double l = 0, l2 = 0;
-    for (int y = 1; y < 47; y++)
-        for (int x = 1; x < 47; x++) {
-            double lap = h[y - 1][x] + h[y + 1][x] + h[y][x - 1] + h[y][x + 1] - 4 * h[y][x];
-            l += lap;
-            l2 += lap * lap;
+    double e[4] = {0, 0, 0, 0};
+    for (int y = 2; y < 46; y++)
+        for (int x = 2; x < 46; x++) {
+            double c2 = 2.0 * h[y][x];
+            double dx = h[y][x - 1] + h[y][x + 1] - c2, dy = h[y - 1][x] + h[y + 1][x] - c2;
+            /* diagonal neighbours are sqrt(2) away: halve their second difference */
+            double d1 = 0.5 * (h[y - 1][x - 1] + h[y + 1][x + 1] - c2), d2 = 0.5 * (h[y - 1][x + 1] + h[y + 1][x - 1] - c2);
+            e[0] += dx * dx;
+            e[1] += dy * dy;
+            e[2] += d1 * d1;
+            e[3] += d2 * d2;
         }
-    double n = 46.0 * 46.0, lm = l / n;
-    *sharp = (float)fmax(0, l2 / n - lm * lm);
+    double emin = fmin(fmin(e[0], e[1]), fmin(e[2], e[3])), emax = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+    double aniso = emax > 0 ? emin / emax : 0;
+    *sharp = (float)(1000.0 * emin / (44.0 * 44.0) / fmax(var, 1.0) * sqrt(aniso));
 }
 
 int fk_quality(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f, const fk_quality_options_t *opt,
