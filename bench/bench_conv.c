@@ -37,6 +37,15 @@ static const layer layers[] = {
     {"fr_expression 3x3 128->32 @56", 128, 32, 56, 56, 3, 1, 1, 1},
     {"fr_expression 1x1 256->128 @56", 256, 128, 56, 56, 1, 1, 0, 1},
     {"fr_gender 3x3 32->32 @32", 32, 32, 32, 32, 3, 1, 1, 1},
+    {"fr_expression 7x7 s2 3->64 @224", 3, 64, 224, 224, 7, 2, 3, 1},
+    {"fr_expression 3x3 128->32 @28", 128, 32, 28, 28, 3, 1, 1, 1},
+    {"fr_expression 3x3 128->32 @14", 128, 32, 14, 14, 3, 1, 1, 1},
+    {"fr_expression 3x3 128->32 @7", 128, 32, 7, 7, 3, 1, 1, 1},
+    {"fr_expression 1x1 480->128 @28", 480, 128, 28, 28, 1, 1, 0, 1},
+    {"fr_expression 1x1 768->128 @14", 768, 128, 14, 14, 1, 1, 0, 1},
+    {"fr_expression 1x1 1024->512 @14", 1024, 512, 14, 14, 1, 1, 0, 1},
+    {"fr_expression 1x1 768->128 @7", 768, 128, 7, 7, 1, 1, 0, 1},
+    {"fr_gender 3x3 3->32 @64", 3, 32, 64, 64, 3, 1, 1, 1},
 };
 
 /* Thread CPU time: a busy machine preempts long layers, and wall time would measure the other processes. */
@@ -51,7 +60,7 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-#define REPS 301
+#define REPS 101
 static double median(double *t) {
     qsort(t, REPS, sizeof *t, cmp_d);
     return t[REPS / 2];

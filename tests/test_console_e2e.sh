@@ -51,8 +51,9 @@ for u in "admin admin $admin_pw" "auditor auditor $auditor_pw" "victim operator 
 done
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
-serve_args=
-"$serve_bin" serve --help 2>&1 | grep -q -- '--web' && serve_args="--web $web"
+# The service serves the console itself (`serve --web DIR`); the test fails if it cannot.
+"$serve_bin" serve --help 2>&1 | grep -q -- '--web' || fail "$serve_bin serve has no --web option: the service must serve the console"
+serve_args="--web $web"
 
 FK_SERVE_BIN=$serve_bin FK_E2E_DATA=$tmp/data FK_E2E_PORT=$port FK_E2E_CAPTCHA=K7M2P \
 FK_E2E_SHOTS=$build/e2e-screenshots FK_E2E_FACES=$faces FK_E2E_WEB=$web FK_E2E_SERVE_ARGS="$serve_args" \

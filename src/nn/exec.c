@@ -346,6 +346,7 @@ int fk_nn_session_run(fk_nn_session_t *s, const float *const *inputs, float *con
     int rc = FK_OK;
     for (int i = 0; i < g->nn; i++) {
         const fk__node *n = &g->n[i];
+        if (n->noop) continue; /* its inputs were written into its output (memory plan) */
         fk__kernel_fn fn = m->use_reference ? NULL : fk__fast_kernel(n);
         if (!fn) fn = fk__ref_kernel(n->op);
         rc = fn ? fn(&cx, n) : FK_EINTERNAL;

@@ -136,4 +136,8 @@ fk__kernel_fn fk__fast_elt_kernel(const fk__node *n);
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_conv_kernel(const fk__node *n);
 
+/* 1x1 convolution with a folded-forward BatchNorm (fk__attr.pre_op) (fast_conv3.c). */
+int fk__fast_conv_pre_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__fast_conv_pre_kernel(const fk__node *n);
+
 #endif

@@ -156,6 +156,10 @@ typedef struct fk__attr {
      * n_split = 0 means equal parts: the axis length divided by n_out (must divide exactly). */
     int n_split;
     int64_t split[FK__MAX_SPLIT];
+    /* Conv with a pre-operation (prepare.c folds a BatchNormalization [+ Relu] that only feeds a 1x1 Conv
+     * forward into it): inputs 3 and 4 are per-input-channel scale and shift, input 0 is read as
+     * pre_act(x * scale + shift) (pre_act: enum fk__act, NONE or RELU). 0 = no pre-operation. */
+    int pre_op, pre_act;
 } fk__attr;
 
 enum fk__tensor_kind { FK__T_ACT = 0, FK__T_CONST = 1, FK__T_INPUT = 2 };
@@ -186,6 +190,8 @@ typedef struct fk__node {
     void *prep;
     void (*prep_free)(void *prep);
     size_t scratch_bytes; /* per-run scratch this node needs (im2col ...), provided by the session arena */
+    int noop; /* set by the memory plan: the outputs are already in place (a Concat whose inputs were written
+               * straight into it), the run skips the node */
 } fk__node;
 
 typedef struct fk__graph {

@@ -88,6 +88,23 @@ static inline void axpy(float *o, int64_t os, const float *x, int64_t xs, float 
     }
 }
 
+/* o[i*os] += w * pre(x[i*xs]) for i < cnt, pre(v) = v * sc + sh, then ReLU when relu (fk__attr.pre_op) */
+static void axpy_pre(float *o, int64_t os, const float *x, int64_t xs, float w, int64_t cnt, float sc, float sh,
+                     int relu) {
+    if (os == 1 && xs == 1 && relu) { /* the common case, written so that it vectorises */
+        for (int64_t i = 0; i < cnt; i++) {
+            float v = x[i] * sc + sh;
+            o[i] += w * (v > 0.0f ? v : 0.0f);
+        }
+        return;
+    }
+    for (int64_t i = 0; i < cnt; i++) {
+        float v = x[i * xs] * sc + sh;
+        if (relu && v < 0.0f) v = 0.0f;
+        o[i * os] += w * v;
+    }
+}
+
 /* outputs o in [lo, hi) whose input coordinate o*s - p + k*d lies in [0, in) */
 static void valid_range(int64_t in, int64_t out, int s, int p, int64_t kd, int64_t *lo, int64_t *hi) {
     int64_t a = p - kd; /* need o*s >= a */
@@ -109,6 +126,9 @@ int fk__op_conv_ref(const fk__run_ctx *cx, const fk__node *n) {
     float *y = OUTP(0);
     int KH = a->kernel[0], KW = a->kernel[1], G = a->group;
     int64_t Cg = X.C / G, Og = Y.C / G;
+    /* pre-operation on the input (a BatchNorm folded forward): applied where the input is read, so padding
+     * stays zero */
+    const float *pre_sc = a->pre_op && n->n_in > 4 ? INP(3) : NULL, *pre_sh = pre_sc ? INP(4) : NULL;
     for (int64_t nb = 0; nb < Y.N; nb++)
         for (int64_t oc = 0; oc < Y.C; oc++) {
             float *yo = y + nb * Y.sn + oc * Y.sc;
@@ -130,8 +150,13 @@ int fk__op_conv_ref(const fk__run_ctx *cx, const fk__node *n) {
                         for (int64_t oh = oh0; oh < oh1; oh++) {
                             int64_t ih = oh * a->stride[0] - a->pads[0] + (int64_t)kh * a->dilation[0];
                             int64_t iw0 = ow0 * a->stride[1] - a->pads[1] + (int64_t)kw * a->dilation[1];
-                            axpy(yo + oh * Y.sh + ow0 * Y.sw, Y.sw, xi + ih * X.sh + iw0 * X.sw,
-                                 X.sw * a->stride[1], wv, ow1 - ow0);
+                            if (pre_sc)
+                                axpy_pre(yo + oh * Y.sh + ow0 * Y.sw, Y.sw, xi + ih * X.sh + iw0 * X.sw,
+                                         X.sw * a->stride[1], wv, ow1 - ow0, pre_sc[g * Cg + ic], pre_sh[g * Cg + ic],
+                                         a->pre_act == FK__ACT_RELU);
+                            else
+                                axpy(yo + oh * Y.sh + ow0 * Y.sw, Y.sw, xi + ih * X.sh + iw0 * X.sw,
+                                     X.sw * a->stride[1], wv, ow1 - ow0);
                         }
                     }
                 }

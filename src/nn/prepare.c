@@ -433,6 +433,50 @@ static int fuse_activations(surgery *s) {
     return FK_OK;
 }
 
+/* Pre-activation (DenseNet: BN -> ReLU -> Conv 1x1): a BatchNormalization, with at most a fused Relu, whose
+ * only reader is an NCHW 1x1 stride-1 unpadded convolution becomes that convolution's pre-operation
+ * (fk__attr.pre_op; scale and shift become its inputs 3 and 4), so the normalised tensor is never stored.
+ * Only the 1x1 case: with padding the zeros would have to stay unnormalised, and the fast kernel
+ * (fast_conv3.c) applies the pre-operation while it packs the activations of a 1x1 GEMM. */
+static int fold_batch_norm_forward(surgery *s) {
+    fk__graph *g = s->g;
+    for (int i = 0; i < s->nlive; i++) {
+        int ci = s->order[i];
+        fk__node *cn = &g->n[ci];
+        if (s->dead[ci] || cn->op != FK__OP_CONV || cn->a.pre_op || cn->n_in < 2 || cn->n_in > 3 || cn->n_out != 1)
+            continue;
+        const fk__attr *ca = &cn->a;
+        if (ca->layout != FK__NCHW || ca->group > 1 || ca->kernel[0] != 1 || ca->kernel[1] != 1 || ca->stride[0] != 1 ||
+            ca->stride[1] != 1 || ca->pads[0] || ca->pads[1] || ca->pads[2] || ca->pads[3])
+            continue;
+        int x = cn->in[0], bi = g->t[x].producer;
+        if (bi < 0 || s->dead[bi] || s->readers[x] != 1 || is_output(g, x) || g->t[x].dtype != FK__DT_F32) continue;
+        const fk__node *bn = &g->n[bi];
+        if (bn->op != FK__OP_BATCH_NORM || bn->n_in < 3 || bn->n_out != 1 || bn->a.layout != FK__NCHW ||
+            (bn->a.act != FK__ACT_NONE && bn->a.act != FK__ACT_RELU))
+            continue;
+        int bx = bn->in[0], sc = bn->in[1], sh = bn->in[2];
+        const fk__tensor *bxt = &g->t[bx];
+        if (bxt->rank != 4 || !const_f32(g, sc) || !const_f32(g, sh) || fk__tensor_numel(&g->t[sc]) != bxt->dims[1] ||
+            fk__tensor_numel(&g->t[sh]) != bxt->dims[1])
+            continue;
+        int *in = fk__realloc(cn->in, 5 * sizeof(int));
+        if (!in) return oom(g);
+        cn->in = in;
+        if (cn->n_in < 3) in[2] = -1;
+        in[0] = bx;
+        in[3] = sc;
+        in[4] = sh;
+        cn->n_in = 5;
+        cn->a.pre_op = 1;
+        cn->a.pre_act = bn->a.act;
+        s->dead[bi] = 1;
+        int rc = count_readers(s);
+        if (rc) return rc;
+    }
+    return FK_OK;
+}
+
 static void replace_uses(surgery *s, int from, int to) {
     fk__graph *g = s->g;
     for (int i = 0; i < s->nlive; i++) {
@@ -553,6 +597,74 @@ static int cmp_span(const void *a, const void *b) {
     return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* Concat in place: when everything before the concat axis has size 1 (batch 1, channel concat in NCHW), each
+ * input is one contiguous piece of the output, so its producer can write it there and the Concat copies
+ * nothing (the node is marked noop). PAR[t] is the tensor t is placed in and SUB[t] its byte offset there.
+ * DenseNet's dense layers each concatenate all earlier features (cat(x0, f1), cat(x0, f1, f2), ...): an input
+ * already placed in an earlier, smaller Concat's output T brings T along, which is placed in the new output
+ * where it lines up with it, so a whole dense block ends up in its last Concat's buffer. An input is placed
+ * only when it is an activation with its own buffer (not a view, graph input or output), and only when every
+ * input of the Concat can be, consistently. */
+static int top_of(const int *par, const size_t *sub, int t, size_t *pos) {
+    size_t off = 0;
+    for (; par[t] >= 0; t = par[t]) off += sub[t];
+    *pos = off;
+    return t;
+}
+
+static void place_concat(fk__graph *g, fk__node *n, const int *root, int *par, size_t *sub) {
+    int y = n->out[0], ax = n->a.axis;
+    const fk__tensor *yt = &g->t[y];
+    if (n->n_in < 1 || n->n_in > 4096 || ax < 0 || ax >= yt->rank || yt->kind != FK__T_ACT || root[y] != y ||
+        par[y] >= 0)
+        return;
+    for (int d = 0; d < ax; d++)
+        if (yt->dims[d] != 1) return;
+    size_t es = fk__dtype_size(yt->dtype), ysize = (size_t)fk__tensor_numel(yt) * es, off[4096], sz[4096], at = 0;
+    int T = -1;
+    ptrdiff_t base = 0; /* where T's start lies in y, negated */
+    for (int k = 0; k < n->n_in; k++) {
+        int x = n->in[k];
+        const fk__tensor *xt = x >= 0 ? &g->t[x] : NULL;
+        if (!xt || xt->kind != FK__T_ACT || xt->producer < 0 || root[x] != x || x == y || xt->dtype != yt->dtype ||
+            is_output(g, x))
+            return;
+        for (int j = 0; j < k; j++)
+            if (n->in[j] == x) return;
+        off[k] = at;
+        sz[k] = (size_t)fk__tensor_numel(xt) * es;
+        at += sz[k];
+        if (par[x] < 0) continue;
+        size_t pos;
+        int top = top_of(par, sub, x, &pos);
+        if (T < 0) T = top, base = (ptrdiff_t)pos - (ptrdiff_t)off[k];
+        else if (top != T || (ptrdiff_t)pos - (ptrdiff_t)off[k] != base) return;
+    }
+    if (at != ysize) return;
+    size_t tpos = 0, tsize = 0;
+    if (T >= 0) { /* T goes into y at -base; the unplaced inputs must lie outside it */
+        if (base > 0 || T == y || g->t[T].dtype != yt->dtype || is_output(g, T)) return;
+        tpos = (size_t)-base;
+        tsize = (size_t)fk__tensor_numel(&g->t[T]) * es;
+        if (tpos + tsize > ysize) return;
+        for (int k = 0; k < n->n_in; k++)
+            if (par[n->in[k]] < 0 && off[k] < tpos + tsize && off[k] + sz[k] > tpos) return;
+        par[T] = y;
+        sub[T] = tpos;
+    }
+    for (int k = 0; k < n->n_in; k++)
+        if (par[n->in[k]] < 0) {
+            par[n->in[k]] = y;
+            sub[n->in[k]] = off[k];
+        }
+    n->noop = 1;
+}
+
+static void place_concats(fk__graph *g, const int *root, int *par, size_t *sub) {
+    for (int i = 0; i < g->nn; i++)
+        if (g->n[i].op == FK__OP_CONCAT && g->n[i].n_out == 1) place_concat(g, &g->n[i], root, par, sub);
+}
+
 static int is_view_op(int op) {
     return op == FK__OP_RESHAPE || op == FK__OP_FLATTEN || op == FK__OP_SQUEEZE || op == FK__OP_UNSQUEEZE ||
            op == FK__OP_IDENTITY;
@@ -563,15 +675,19 @@ static int plan_memory(fk__graph *g) {
     int nt = g->nt;
     int *root = fk__malloc((size_t)nt * sizeof(int));
     int *bufof = fk__malloc((size_t)nt * sizeof(int));
+    int *par = fk__malloc((size_t)nt * sizeof(int));
+    size_t *sub = fk__malloc((size_t)nt * sizeof(size_t));
     buf *b = fk__malloc((size_t)nt * sizeof(buf));
     span *sp = fk__malloc((size_t)nt * sizeof(span));
-    if (!root || !bufof || !b || !sp) {
+    if (!root || !bufof || !par || !sub || !b || !sp) {
         rc = oom(g);
         goto out;
     }
     for (int i = 0; i < nt; i++) {
         root[i] = i;
         bufof[i] = -1;
+        par[i] = -1;
+        sub[i] = 0;
         g->t[i].alias_of = -1;
         g->t[i].last_use = -1;
         g->t[i].offset = 0;
@@ -594,10 +710,11 @@ static int plan_memory(fk__graph *g) {
             if (g->t[n->out[k]].last_use < i) g->t[n->out[k]].last_use = i; /* written even if unread */
     }
     for (int i = 0; i < g->n_outputs; i++) g->t[g->outputs[i]].last_use = g->nn;
+    place_concats(g, root, par, sub);
     int nb = 0;
     for (int i = 0; i < nt; i++) {
         fk__tensor *t = &g->t[i];
-        if (t->kind != FK__T_ACT || t->producer < 0 || root[i] != i) continue;
+        if (t->kind != FK__T_ACT || t->producer < 0 || root[i] != i || par[i] >= 0) continue;
         bufof[i] = nb;
         b[nb].t = i;
         b[nb].def = t->producer;
@@ -607,9 +724,14 @@ static int plan_memory(fk__graph *g) {
         b[nb].off = 0;
         nb++;
     }
-    for (int i = 0; i < nt; i++) /* a view keeps its root alive */
-        if (root[i] != i && bufof[root[i]] >= 0 && g->t[i].last_use > b[bufof[root[i]]].end)
-            b[bufof[root[i]]].end = g->t[i].last_use;
+    for (int i = 0; i < nt; i++) { /* a view keeps its root alive; a placed tensor, the buffer it lives in */
+        int r = root[i];
+        while (par[r] >= 0) r = par[r];
+        if (r == i || bufof[r] < 0) continue;
+        buf *br = &b[bufof[r]];
+        if (g->t[i].last_use > br->end) br->end = g->t[i].last_use;
+        if (g->t[i].producer >= 0 && g->t[i].producer < br->def) br->def = g->t[i].producer;
+    }
     qsort(b, (size_t)nb, sizeof *b, cmp_size_desc);
     size_t arena = 0;
     for (int i = 0; i < nb; i++) {
@@ -636,6 +758,13 @@ static int plan_memory(fk__graph *g) {
         if (live > peak) peak = live;
     }
     for (int i = 0; i < nb; i++) g->t[b[i].t].offset = b[i].off;
+    for (int i = 0; i < nt; i++) { /* placed tensors: their container's offset plus their place in it */
+        if (par[i] < 0) continue;
+        size_t off = 0;
+        int r = i;
+        for (; par[r] >= 0; r = par[r]) off += sub[r];
+        g->t[i].offset = g->t[r].offset + off;
+    }
     for (int i = 0; i < nt; i++)
         if (root[i] != i) g->t[i].offset = g->t[root[i]].offset;
     g->arena_bytes = arena;
@@ -643,6 +772,8 @@ static int plan_memory(fk__graph *g) {
 out:
     fk__free(root);
     fk__free(bufof);
+    fk__free(par);
+    fk__free(sub);
     fk__free(b);
     fk__free(sp);
     return rc;
@@ -691,6 +822,7 @@ int fk__graph_prepare(fk__graph *g, const int64_t *const *input_dims) {
     if (!rc) rc = count_readers(&s);
     if (!rc) rc = fold_prelu_patterns(&s);
     if (!rc) rc = fuse_activations(&s);
+    if (!rc) rc = fold_batch_norm_forward(&s);
     if (!rc) rc = remove_identities(&s);
     if (!rc) rc = remove_dead(&s);
     if (!rc) rc = count_readers(&s);

@@ -6,7 +6,6 @@ import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startProxy } from './static_proxy.mjs';
 
 const env = (k) => { const v = process.env[k]; if (!v) { console.error(`console.e2e: ${k} is not set`); process.exit(2); } return v; };
 const BIN = env('FK_SERVE_BIN'), DATA = env('FK_E2E_DATA'), PORT = env('FK_E2E_PORT'), CAPTCHA = env('FK_E2E_CAPTCHA');
@@ -20,7 +19,11 @@ const results = [];
 async function step(name, fn) {
   const t0 = Date.now();
   try { await fn(); passed++; results.push(`PASS ${name}`); console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`); }
-  catch (e) { failed++; results.push(`FAIL ${name}: ${e.message}`); console.log(`FAIL ${name}: ${e.stack || e}`); }
+  catch (e) {
+    failed++; results.push(`FAIL ${name}: ${e.message}`); console.log(`FAIL ${name}: ${e.stack || e}`);
+    // A failed step may leave a dialog open or a route installed: the next step starts from a clean page.
+    try { await admin.unrouteAll({ behavior: 'ignoreErrors' }); await admin.goto(`${BASE}/#/dashboard`); await admin.reload(); } catch { /* the next step reports */ }
+  }
 }
 function check(cond, msg) { if (!cond) throw new Error(msg); }
 
@@ -106,16 +109,18 @@ fs.mkdirSync(SHOTS, { recursive: true });
 for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
 
 await startService();
-// Does the service serve the console at / ? If not, a tiny static server + /api pass-through stands in.
-let BASE = API, proxy = null;
+// The service itself serves the console at / (--web <build>/web): no other server is involved.
+const BASE = API;
 {
-  const r = await fetch(`${API}/`).catch(() => null);
-  const html = r && r.ok ? await r.text() : '';
+  const r = await fetch(`${API}/`).catch((e) => ({ ok: false, status: String(e) }));
+  const html = r.ok ? await r.text() : '';
   if (!html.includes('<div id="app">')) {
-    proxy = await startProxy(WEB_DIR, API);
-    BASE = proxy.url;
-    console.log(`NOTE: facekit serve does not serve the console at / yet; using the test's static server ${BASE} (web files ${WEB_DIR}, /api -> ${API})`);
-  } else console.log(`facekit serve serves the console at ${API}/`);
+    console.error(`console.e2e: facekit serve does not serve the console at ${API}/ (answer ${r.status}; web files ${WEB_DIR}, serve args ${EXTRA.join(' ') || '(none)'})`);
+    await stopService();
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+  console.log(`facekit serve serves the console at ${API}/`);
 }
 
 const browser = await chromium.launch({
@@ -127,7 +132,8 @@ const newPage = async (opts = {}) => {
   await ctx.grantPermissions(['camera']);
   const p = await ctx.newPage();
   p.setDefaultTimeout(60000);
-  p.on('dialog', (d) => d.accept());
+  // confirm() dialogs are accepted, unless a step asks for the next one to be dismissed (p.dismissNext).
+  p.on('dialog', (d) => { p.lastDialog = d.message(); if (p.dismissNext) { p.dismissNext = false; d.dismiss(); } else d.accept(); });
   p.on('pageerror', (e) => console.log(`  browser error: ${e.message}`));
   return p;
 };
@@ -230,8 +236,74 @@ await step('webcam capture (fake camera): the photo is checked and refused with 
   check(ob.faces === 2, `a refused photo changed the faces: ${ob.faces}`);
 });
 
+await step('edit a person (external id, group, metadata); a save that fails on the network keeps what was typed', async () => {
+  await nav(admin, 'persons');
+  await admin.click('[data-person="Joe Biden"] [data-testid=person-edit]');
+  await admin.waitForSelector('[data-testid=person-edit-form]');
+  const f = (n) => `[data-testid=person-edit-form] [name=${n}]`;
+  await admin.fill(f('external_id'), 'E-1002');
+  await admin.fill(f('group'), '访客');
+  await admin.fill(f('metadata'), '{"room": "3-201"}');
+  // The network fails: the PUT is aborted before it reaches the service.
+  await admin.route('**/api/v1/persons/*', (r) => (r.request().method() === 'PUT' ? r.abort('connectionrefused') : r.continue()));
+  await admin.click('[data-testid=person-edit-save]');
+  await admin.waitForSelector('[data-testid=person-edit-form] [data-msg=error]');
+  const msg = await admin.textContent('[data-testid=person-edit-form] [data-msg=error]');
+  check(msg.includes('未保存') && msg.includes('网络'), `failed save message: "${msg}"`);
+  check(await admin.inputValue(f('external_id')) === 'E-1002' && await admin.inputValue(f('group')) === '访客'
+    && await admin.inputValue(f('metadata')) === '{"room": "3-201"}', 'typed values lost after a failed save');
+  await shot(admin, 'person-edit-failed');
+  await admin.unroute('**/api/v1/persons/*');
+  const id = (await apiGet(admin, 'persons')).body.items.find((x) => x.name === 'Joe Biden').id;
+  check(!(await apiGet(admin, `persons/${id}`)).body.external_id, 'the aborted save reached the service');
+  // The same form, sent again, saves.
+  const [resp] = await Promise.all([
+    admin.waitForResponse((r) => r.url().endsWith(`/api/v1/persons/${id}`) && r.request().method() === 'PUT'),
+    admin.click('[data-testid=person-edit-save]'),
+  ]);
+  check(resp.status() === 200, `PUT /persons/${id} answered ${resp.status()}`);
+  await admin.waitForSelector('.modal [data-testid=person-kv] [data-field=external_id]');
+  check((await admin.textContent('.modal [data-field=external_id]')) === 'E-1002', 'external id not shown after saving');
+  await shot(admin, 'person-edited');
+  await admin.click('.modal-head button');
+  const one = (await apiGet(admin, `persons/${id}`)).body;
+  check(one.external_id === 'E-1002' && one.group === '访客' && one.metadata && one.metadata.room === '3-201', `person after edit: ${JSON.stringify(one)}`);
+  await admin.waitForSelector('[data-person="Joe Biden"]');
+});
+
+await step('delete a single face (asks first; cancel keeps it)', async () => {
+  await nav(admin, 'persons');
+  await admin.click('[data-person="Barack Obama"] a');
+  await admin.waitForFunction(() => document.querySelectorAll('.modal [data-testid=faces] figure').length === 2);
+  const ob = (await apiGet(admin, 'persons')).body.items.find((x) => x.name === 'Barack Obama');
+  const faceId = await admin.getAttribute('.modal [data-testid=faces] figure:last-child', 'data-face');
+  admin.dismissNext = true;
+  await admin.click('.modal [data-testid=faces] figure:last-child [data-testid=face-delete]');
+  await admin.waitForTimeout(300);
+  check(admin.lastDialog && admin.lastDialog.includes('Barack Obama'), `no confirmation asked: ${admin.lastDialog}`);
+  check((await apiGet(admin, `persons/${ob.id}/faces`)).body.items.length === 2, 'a dismissed confirmation deleted the face');
+  const [resp] = await Promise.all([
+    admin.waitForResponse((r) => r.url().endsWith(`/api/v1/persons/${ob.id}/faces/${faceId}`) && r.request().method() === 'DELETE'),
+    admin.click('.modal [data-testid=faces] figure:last-child [data-testid=face-delete]'),
+  ]);
+  check(resp.status() === 200, `DELETE face answered ${resp.status()}`);
+  await admin.waitForFunction(() => document.querySelectorAll('.modal [data-testid=faces] figure').length === 1);
+  await admin.waitForSelector('.modal [data-msg=ok]');
+  await shot(admin, 'person-face-deleted');
+  await admin.click('.modal-head button');
+  const faces = (await apiGet(admin, `persons/${ob.id}/faces`)).body.items;
+  check(faces.length === 1 && String(faces[0].id) !== faceId, `faces after delete: ${JSON.stringify(faces)}`);
+  check((await apiGet(admin, 'persons')).body.items.find((x) => x.name === 'Barack Obama').faces === 1, 'face count not updated');
+});
+
 await step('compare: same person / different, threshold slider live', async () => {
   await nav(admin, 'compare');
+  // The slider starts at the threshold in effect and names the model manifest's default (GET /models).
+  const m = (await apiGet(admin, 'models')).body;
+  check(typeof m.defaults?.threshold === 'number', `no manifest threshold: ${JSON.stringify(m)}`);
+  await admin.waitForSelector('[data-testid=threshold-default]');
+  check(Math.abs(Number(await admin.getAttribute('[data-testid=threshold-default]', 'data-v')) - m.defaults.threshold) < 1e-9, 'manifest default not shown');
+  check(await admin.textContent('[data-testid=threshold-value]') === m.in_effect.compare_threshold.toFixed(2), `slider starts at ${await admin.textContent('[data-testid=threshold-value]')}, not ${m.in_effect.compare_threshold}`);
   await admin.setInputFiles('[data-testid=file-a]', IMG.obama1);
   await admin.setInputFiles('[data-testid=file-b]', IMG.obamaProbe);
   await admin.waitForSelector('[data-testid=faces-a]');
@@ -247,8 +319,8 @@ await step('compare: same person / different, threshold slider live', async () =
   await admin.setInputFiles('[data-testid=file-b]', IMG.bidenProbe);
   await admin.waitForSelector('[data-testid=faces-b]');
   const thr = await admin.textContent('[data-testid=threshold-value]');
-  const def = await apiGet(admin, 'settings');
-  await admin.fill('[data-testid=threshold]', String(def.body.compare_threshold ?? 0.5));
+  const models = (await apiGet(admin, 'models')).body;
+  await admin.fill('[data-testid=threshold]', String(models.in_effect.compare_threshold));
   await admin.click('[data-testid=compare-run]');
   await admin.waitForSelector('[data-testid=verdict]');
   check(await admin.getAttribute('[data-testid=verdict]', 'data-same') === '0', `Obama vs Biden judged the same (score ${await admin.textContent('[data-testid=score]')}, threshold ${thr})`);
@@ -278,13 +350,38 @@ await step('records: the searches are found by name, with thumbnails and detail;
   await admin.waitForFunction(() => { const r = document.querySelectorAll('[data-testid=records-table] tr[data-record]'); return r.length >= 1 && [...r].every((x) => x.textContent.includes('Obama')); });
   await admin.waitForFunction(() => [...document.querySelectorAll('[data-testid=records-table] img.thumb')].some((i) => i.complete && i.naturalWidth > 0));
   await shot(admin, 'records');
-  const [dl] = await Promise.all([admin.waitForEvent('download'), admin.click('[data-testid=records-csv]')]);
-  const csv = fs.readFileSync(await dl.path(), 'utf8');
-  check(csv.includes('Barack Obama') && csv.split('\n')[0].includes('decision'), 'CSV lacks the record');
+  const [dl, csvResp] = await Promise.all([
+    admin.waitForEvent('download'),
+    admin.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/records.csv'),
+    admin.click('[data-testid=records-csv]'),
+  ]);
+  check(csvResp.status() === 200 && (csvResp.headers()['content-type'] || '').includes('text/csv'), `records.csv answered ${csvResp.status()} ${csvResp.headers()['content-type']}`);
+  check(new URL(csvResp.url()).searchParams.get('name') === 'Obama', `CSV not asked with the filter: ${csvResp.url()}`);
+  const csvFile = path.join(SHOTS, '..', 'e2e-records.csv');
+  await dl.saveAs(csvFile);
+  const lines = fs.readFileSync(csvFile, 'utf8').replace(/^\ufeff/, '').split(/\r?\n/).filter(Boolean);
+  const head = lines[0].split(',');
+  check(['id', 'time', 'decision', 'person_name', 'score'].every((c) => head.includes(c)), `CSV header: ${lines[0]}`);
+  check(lines.length >= 2 && lines.slice(1).every((l) => l.includes('Barack Obama')), `CSV rows: ${lines.slice(1, 3).join(' | ')}`);
+  const row = lines[1].split(',');
+  check(row[head.indexOf('decision')] === 'match' && Number(row[head.indexOf('score')]) > 0, `CSV row: ${lines[1]}`);
   await admin.click('[data-testid=records-table] tr[data-record]');
   await admin.waitForSelector('.modal .kv');
+  await admin.waitForFunction(() => [...document.querySelectorAll('.modal .pair img')].some((i) => i.complete && i.naturalWidth > 0));
   await shot(admin, 'record-detail');
   await admin.click('.modal-head button');
+});
+
+await step("dashboard: today's counts and the per-source table from /stats", async () => {
+  await nav(admin, 'dashboard');
+  await admin.waitForSelector('[data-testid=sources-table] tr[data-source=console]');
+  const st = (await apiGet(admin, `stats?tz_offset=${await admin.evaluate(() => -new Date().getTimezoneOffset())}`)).body;
+  check(st.totals.match >= 2, `stats: ${JSON.stringify(st.totals)}`);
+  check((await admin.textContent('[data-testid=tile-matches] b')) === String(st.totals.match), 'match tile differs from /stats');
+  const row = await admin.$$eval('[data-testid=sources-table] tr[data-source=console] td', (l) => l.map((x) => x.textContent));
+  const src = st.by_source.find((x) => x.source === 'console');
+  check(row[1] === String(src.match) && row[4] === String(src.total), `console row ${row} vs ${JSON.stringify(src)}`);
+  await shot(admin, 'dashboard-today');
 });
 
 await step('users, API keys, help (admin answers), audit chain', async () => {
@@ -398,21 +495,29 @@ await step('auditor: no user management (hidden and refused by the service), aud
   await p.context().close();
 });
 
-await step('English and phone width', async () => {
+await step('English and phone width (375 px)', async () => {
   await admin.goto(`${BASE}/#/dashboard`);
   await admin.selectOption('[data-testid=lang]', 'en');
   await admin.waitForFunction(() => document.querySelector('[data-nav=dashboard]')?.textContent === 'Dashboard');
   await admin.waitForSelector('[data-testid=health]');
   await shot(admin, 'dashboard-en');
+  for (const pg of ['persons', 'records', 'settings']) {
+    await nav(admin, pg);
+    await admin.waitForLoadState('networkidle');
+    check(!/[\u4e00-\u9fff]/.test(await admin.textContent('nav.side')), 'Chinese left in the English navigation');
+    await shot(admin, `${pg}-en`);
+  }
+  check((await admin.textContent('main h2')) === 'Settings', 'settings title not English');
   await admin.selectOption('[data-testid=lang]', 'zh-CN');
+  await admin.waitForFunction(() => document.querySelector('[data-nav=dashboard]')?.textContent === '概览');
   const cookies = await admin.context().cookies();
-  const phone = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 });
+  const phone = await newPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 });
   await phone.goto(`${BASE}/`);
   await phone.waitForSelector('[data-testid=captcha-img]');
   check(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'login wider than the phone');
   await shot(phone, 'phone-login');
   await phone.context().addCookies(cookies);
-  for (const pg of ['dashboard', 'persons', 'compare', 'search', 'records', 'users', 'audit', 'settings', 'help']) {
+  for (const pg of ['dashboard', 'persons', 'compare', 'search', 'records', 'users', 'apikeys', 'audit', 'settings', 'help']) {
     await phone.goto(`${BASE}/#/${pg}`);
     if (pg === 'dashboard') await phone.reload();
     await phone.waitForSelector('main h2');
@@ -422,6 +527,19 @@ await step('English and phone width', async () => {
     check(over <= 1, `${pg} is ${over}px wider than the phone`);
     await shot(phone, `phone-${pg}`);
   }
+  // A person's detail (edit form, faces) and a record's detail are dialogs: they must fit too.
+  await phone.goto(`${BASE}/#/persons`);
+  await phone.click('[data-person="Joe Biden"] [data-testid=person-edit]');
+  await phone.waitForSelector('[data-testid=person-edit-form]');
+  await phone.waitForSelector('.modal [data-testid=faces] img');
+  check(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'person dialog wider than the phone');
+  await shot(phone, 'phone-person-edit');
+  await phone.goto(`${BASE}/#/records`);
+  await phone.click('[data-testid=records-table] tr[data-record]');
+  await phone.waitForSelector('.modal .kv');
+  check(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'record dialog wider than the phone');
+  await shot(phone, 'phone-record-detail');
+  await phone.goto(`${BASE}/#/dashboard`);
   await phone.click('.menu-btn');
   await phone.waitForSelector('.side.open');
   await shot(phone, 'phone-menu');
@@ -429,7 +547,6 @@ await step('English and phone width', async () => {
 });
 
 await browser.close();
-if (proxy) proxy.close();
 await stopService();
 console.log(`screenshots (${shotNames.length}) in ${SHOTS}: ${shotNames.join(' ')}`);
 console.log(`${passed} passed, ${failed} failed`);

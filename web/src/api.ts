@@ -107,6 +107,8 @@ export function qs(q?: Record<string, unknown>): string {
 // Authenticated download (CSV exports): fetch with the session, hand the bytes to the browser.
 export async function download(path: string, filename: string) {
   const res = await raw('GET', path);
+  const cd = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') || '');
+  if (cd) filename = cd[1];
   const blob = await res.blob();
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

@@ -59,11 +59,11 @@ export function Audit(_: { me: Me }) {
       {!data && !err && <Loading />}
       {data && (
         <div class="table-wrap"><table data-testid="audit-table">
-          <thead><tr><th>{t('records.time')}</th><th>{t('audit.actor')}</th><th>{t('users.role')}</th><th>{t('audit.address')}</th><th>{t('audit.action')}</th><th>{t('audit.target')}</th><th>{t('audit.status')}</th></tr></thead>
+          <thead><tr><th>{t('records.time')}</th><th>{t('audit.actor')}</th><th class="hide-sm">{t('users.role')}</th><th class="hide-sm">{t('audit.address')}</th><th>{t('audit.action')}</th><th>{t('audit.target')}</th><th>{t('audit.status')}</th></tr></thead>
           <tbody>
             {data.items.length === 0 && <tr><td colSpan={7} class="muted">{t('common.none')}</td></tr>}
             {data.items.map((a) => (
-              <tr key={a.id} title={a.detail ?? ''}><td>{fmtTime(a.time)}</td><td>{a.actor}</td><td>{a.role ?? ''}</td><td>{a.address ?? ''}</td><td class="mono">{a.action}</td><td>{a.target ?? ''}</td><td>{a.status}</td></tr>
+              <tr key={a.id} title={a.detail ?? ''}><td>{fmtTime(a.time)}</td><td>{a.actor}</td><td class="hide-sm">{a.role ?? ''}</td><td class="hide-sm">{a.address ?? ''}</td><td class="mono">{a.action}</td><td>{a.target ?? ''}</td><td>{a.status}</td></tr>
             ))}
           </tbody>
         </table></div>
@@ -72,8 +72,8 @@ export function Audit(_: { me: Me }) {
       <h3>{t('audit.failures')}</h3>
       {fails && (fails.length === 0 ? <p class="muted">{t('common.none')}</p> : (
         <div class="table-wrap"><table data-testid="failures-table">
-          <thead><tr><th>{t('records.time')}</th><th>{t('login.username')}</th><th>{t('audit.address')}</th><th>{t('audit.reason')}</th></tr></thead>
-          <tbody>{fails.map((x) => <tr key={x.id}><td>{fmtTime(x.time)}</td><td>{x.username}</td><td>{x.address}</td><td>{x.reason}</td></tr>)}</tbody>
+          <thead><tr><th>{t('records.time')}</th><th>{t('login.username')}</th><th class="hide-sm">{t('audit.address')}</th><th>{t('audit.reason')}</th></tr></thead>
+          <tbody>{fails.map((x) => <tr key={x.id}><td>{fmtTime(x.time)}</td><td>{x.username}</td><td class="hide-sm">{x.address}</td><td>{x.reason}</td></tr>)}</tbody>
         </table></div>
       ))}
     </section>

@@ -1,7 +1,8 @@
 // Compare (1:1): two photos side by side with the detected faces drawn (POST /detect), the score
 // (POST /compare) and a threshold slider 0..1 that decides "same person" / "different" live, without a new
-// request. The slider starts at the service's compare threshold (settings.compare_threshold, which the
-// service takes from the model manifest) and follows the threshold the compare answer reports.
+// request. The slider starts at the threshold the service decides with (GET /models: `in_effect`, the
+// settings over the model manifest's default) and shows the manifest's own default (`defaults.threshold`),
+// one click away.
 import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { call, get } from '../api';
@@ -20,9 +21,13 @@ export async function detect(file: File): Promise<Box[]> {
   return boxesOf((await call<any>('POST', 'detect', fd)).faces);
 }
 
-export async function serviceThreshold(key: 'compare_threshold' | 'identify_threshold'): Promise<number | null> {
-  const s = await get<any>('settings');
-  return typeof s?.[key] === 'number' ? s[key] : null;
+// The model manifest's default threshold and the one in effect (GET /models, readable by every role).
+export interface Thresholds { manifest: number | null; compare: number | null; identify: number | null }
+export async function modelThresholds(): Promise<Thresholds> {
+  const m = await get<any>('models');
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  const manifest = num(m?.defaults?.threshold);
+  return { manifest, compare: num(m?.in_effect?.compare_threshold) ?? manifest, identify: num(m?.in_effect?.identify_threshold) ?? manifest };
 }
 
 function Side({ label, name, pic, setPic, boxes }: { label: string; name: string; pic: Picked | null; setPic: (p: Picked | null) => void; boxes: Box[] | null }) {
@@ -43,11 +48,18 @@ export function Compare(_: { me: Me }) {
   const [bb, setBb] = useState<Box[] | null>(null);
   const [thr, setThr] = useState(0.5);
   const [defThr, setDefThr] = useState<number | null>(null);
+  const [inEffect, setInEffect] = useState<number | null>(null);
   const [res, setRes] = useState<any>(null);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => { serviceThreshold('compare_threshold').then((v) => { if (v !== null) { setDefThr(v); setThr(v); } }).catch((e) => setErr(errMsg(e))); }, []);
+  useEffect(() => {
+    modelThresholds().then((m) => {
+      setDefThr(m.manifest); setInEffect(m.compare);
+      const v = m.compare ?? m.manifest;
+      if (v !== null) setThr(v);
+    }).catch((e) => setErr(errMsg(e)));
+  }, []);
 
   const pickA = (p: Picked | null) => { setA(p); setRes(null); setBa(null); if (p) detect(p.file).then(setBa).catch((e) => setErr(errMsg(e))); };
   const pickB = (p: Picked | null) => { setB(p); setRes(null); setBb(null); if (p) detect(p.file).then(setBb).catch((e) => setErr(errMsg(e))); };
@@ -61,7 +73,6 @@ export function Compare(_: { me: Me }) {
     try {
       const r = await call<any>('POST', 'compare', fd);
       setRes(r);
-      if (typeof r.threshold === 'number' && defThr === null) { setDefThr(r.threshold); setThr(r.threshold); }
     } catch (e) { setErr(errMsg(e)); } finally { setBusy(false); }
   };
 
@@ -79,7 +90,9 @@ export function Compare(_: { me: Me }) {
       <Msg kind="error" text={err} />
       <div class="threshold">
         <label>{t('compare.threshold')}: <b data-testid="threshold-value">{thr.toFixed(2)}</b>
-          {defThr !== null && <span class="muted"> ({t('compare.default', { v: defThr.toFixed(2) })})</span>}</label>
+          {defThr !== null && <span class="muted" data-testid="threshold-default" data-v={defThr}> · {t('compare.manifest', { v: defThr.toFixed(2) })}</span>}
+          {inEffect !== null && defThr !== null && Math.abs(inEffect - defThr) > 1e-6 && <span class="muted"> · {t('compare.in_effect', { v: inEffect.toFixed(2) })}</span>}
+          {defThr !== null && Math.abs(thr - defThr) > 1e-6 && <button type="button" class="link" onClick={() => setThr(defThr)}>{t('compare.use_default')}</button>}</label>
         <input type="range" min="0" max="1" step="0.01" value={thr} data-testid="threshold" onInput={(e) => setThr(Number((e.target as HTMLInputElement).value))} />
       </div>
       {score !== null && (

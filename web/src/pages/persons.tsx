@@ -1,10 +1,11 @@
-// Persons: list with name search and paging; create (with consent and first photos), details, delete;
-// enrol more faces by upload or webcam with the consent checkbox and purpose that the service records.
+// Persons: list with name search and paging; create (with consent and first photos), details, edit
+// (name, external id, group, metadata: PUT /persons/{id}), delete; enrol more faces by upload or webcam with
+// the consent checkbox and purpose that the service records; delete a single enrolled face (confirmed).
 // Every photo is first checked with POST /analyze so the operator sees its quality reasons in words
 // (small, blurry, dark ...) before and after enrolment.
 import { useEffect, useState } from 'preact/hooks';
 import { t, fmtTime } from '../i18n';
-import { get, del, call, imgUrl } from '../api';
+import { get, del, put, call, imgUrl } from '../api';
 import { Me } from '../session';
 import { Msg, errMsg, Pager, Modal, ImageInput, Picked, Field, Loading } from '../ui';
 
@@ -60,7 +61,7 @@ export function Persons(_: { me: Me }) {
   const [data, setData] = useState<{ items: any[]; total: number } | null>(null);
   const [err, setErr] = useState('');
   const [creating, setCreating] = useState(false);
-  const [open, setOpen] = useState<any | null>(null);
+  const [open, setOpen] = useState<{ p: any; edit: boolean } | null>(null);
   const [ok, setOk] = useState('');
 
   const load = () => {
@@ -93,10 +94,11 @@ export function Persons(_: { me: Me }) {
             {data.items.length === 0 && <tr><td colSpan={6} class="muted">{t('common.none')}</td></tr>}
             {data.items.map((p) => (
               <tr key={p.id} data-person={p.name}>
-                <td><a href="javascript:void 0" onClick={() => setOpen(p)}>{p.name}</a></td><td class="hide-sm">{p.external_id ?? ''}</td><td class="hide-sm">{p.group ?? ''}</td>
+                <td><a href="javascript:void 0" onClick={() => setOpen({ p, edit: false })}>{p.name}</a></td><td class="hide-sm">{p.external_id ?? ''}</td><td class="hide-sm">{p.group ?? ''}</td>
                 <td>{p.faces ?? ''}</td><td class="hide-sm">{fmtTime(p.created_at)}</td>
                 <td class="actions">
-                  <button type="button" data-testid="enrol" onClick={() => setOpen(p)}>{t('persons.enrol')}</button>
+                  <button type="button" data-testid="enrol" onClick={() => setOpen({ p, edit: false })}>{t('persons.enrol')}</button>
+                  <button type="button" data-testid="person-edit" onClick={() => setOpen({ p, edit: true })}>{t('common.edit')}</button>
                   <button type="button" class="danger" onClick={() => remove(p)}>{t('common.delete')}</button>
                 </td>
               </tr>
@@ -106,7 +108,7 @@ export function Persons(_: { me: Me }) {
       )}
       {data && <Pager page={page} pages={Math.ceil(data.total / PER)} onPage={setPage} />}
       {creating && <CreatePerson onClose={() => { setCreating(false); load(); }} />}
-      {open && <PersonDetail person={open} onClose={() => { setOpen(null); load(); }} />}
+      {open && <PersonDetail person={open.p} edit={open.edit} onClose={() => { setOpen(null); load(); }} />}
     </section>
   );
 }
@@ -186,8 +188,56 @@ function CreatePerson({ onClose }: { onClose: () => void }) {
   );
 }
 
-function PersonDetail({ person, onClose }: { person: any; onClose: () => void }) {
+// Edit name, external id, group and metadata (PUT /persons/{id}, JSON with the changed fields). A failed
+// save (network error, refusal, bad metadata JSON) says so and keeps every field as typed.
+function PersonEdit({ p, onSaved, onCancel }: { p: any; onSaved: (x: any) => void; onCancel: () => void }) {
+  const [name, setName] = useState<string>(p.name ?? '');
+  const [ext, setExt] = useState<string>(p.external_id ?? '');
+  const [group, setGroup] = useState<string>(p.group ?? '');
+  const [meta, setMeta] = useState<string>(p.metadata && Object.keys(p.metadata).length ? JSON.stringify(p.metadata, null, 2) : '');
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    if (!name.trim()) { setErr(t('persons.name_required')); return; }
+    let metadata: unknown = {};
+    if (meta.trim()) {
+      try { metadata = JSON.parse(meta); } catch { setErr(t('persons.meta_bad')); return; }
+      if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) { setErr(t('persons.meta_bad')); return; }
+    }
+    const body: Record<string, unknown> = {};
+    if (name !== (p.name ?? '')) body.name = name;
+    if (ext !== (p.external_id ?? '')) body.external_id = ext;
+    if (group !== (p.group ?? '')) body.group = group;
+    if (JSON.stringify(metadata) !== JSON.stringify(p.metadata ?? {})) body.metadata = metadata;
+    if (!Object.keys(body).length) { onCancel(); return; }
+    setBusy(true);
+    try { onSaved(await put<any>(`persons/${p.id}`, body)); }
+    catch (ex) { setErr(`${t('persons.save_failed')}: ${errMsg(ex)}`); }
+    finally { setBusy(false); }
+  };
+
+  return (
+    <form onSubmit={save} data-testid="person-edit-form" class="card">
+      <Field label={t('persons.name')}><input name="name" required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} /></Field>
+      <div class="row wrap">
+        <Field label={t('persons.ext_id')}><input name="external_id" value={ext} onInput={(e) => setExt((e.target as HTMLInputElement).value)} /></Field>
+        <Field label={t('persons.group')}><input name="group" value={group} onInput={(e) => setGroup((e.target as HTMLInputElement).value)} /></Field>
+      </div>
+      <Field label={t('persons.metadata')}><textarea name="metadata" rows={3} class="mono" placeholder='{"room": "3-201"}' value={meta} onInput={(e) => setMeta((e.target as HTMLTextAreaElement).value)} /></Field>
+      <Msg kind="error" text={err} />
+      <div class="row"><button type="submit" class="primary" data-testid="person-edit-save" disabled={busy}>{busy ? t('common.wait') : t('common.save')}</button>
+        <button type="button" onClick={onCancel}>{t('common.cancel')}</button></div>
+    </form>
+  );
+}
+
+function PersonDetail({ person, edit, onClose }: { person: any; edit?: boolean; onClose: () => void }) {
   const [p, setP] = useState<any>(person);
+  const [editing, setEditing] = useState(!!edit);
+  const [ok, setOk] = useState('');
   const [faces, setFaces] = useState<any[] | null>(null);
   const [img, setImg] = useState<Picked | null>(null);
   const [consent, setConsent] = useState(false);
@@ -195,9 +245,10 @@ function PersonDetail({ person, onClose }: { person: any; onClose: () => void })
   const [purpose, setPurpose] = useState<string>(person.consent?.purpose ?? '');
   const [results, setResults] = useState<PhotoResult[]>([]);
   const [err, setErr] = useState('');
+  const [faceErr, setFaceErr] = useState('');
   const [busy, setBusy] = useState(false);
 
-  const loadFaces = () => get<any>(`persons/${person.id}/faces`).then((r) => setFaces(r.items ?? [])).catch((e) => setErr(errMsg(e)));
+  const loadFaces = () => get<any>(`persons/${person.id}/faces`).then((r) => setFaces(r.items ?? [])).catch((e) => setFaceErr(errMsg(e)));
   useEffect(() => {
     get<any>(`persons/${person.id}`).then((x) => {
       setP(x);
@@ -206,6 +257,13 @@ function PersonDetail({ person, onClose }: { person: any; onClose: () => void })
     }).catch((e) => setErr(errMsg(e)));
     loadFaces();
   }, []);
+
+  const removeFace = async (f: any) => {
+    if (!confirm(t('enrol.confirm_delete_face', { name: p.name }))) return;
+    setFaceErr(''); setOk('');
+    try { await del(`persons/${person.id}/faces/${f.id}`); setOk(t('enrol.face_deleted')); loadFaces(); }
+    catch (e) { setFaceErr(errMsg(e)); }
+  };
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -229,22 +287,34 @@ function PersonDetail({ person, onClose }: { person: any; onClose: () => void })
     } finally { setBusy(false); }
   };
 
+  const meta = p.metadata && typeof p.metadata === 'object' ? Object.entries(p.metadata) : [];
   return (
     <Modal title={p.name} onClose={onClose}>
-      <dl class="kv">
-        <div><dt>{t('persons.ext_id')}</dt><dd>{p.external_id || '—'}</dd></div>
-        <div><dt>{t('persons.group')}</dt><dd>{p.group || '—'}</dd></div>
-        <div><dt>{t('consent.by')}</dt><dd>{p.consent?.by ?? '—'}</dd></div>
-        <div><dt>{t('consent.purpose')}</dt><dd>{p.consent?.purpose ?? '—'}</dd></div>
-        <div><dt>{t('consent.at')}</dt><dd>{fmtTime(p.consent?.at)}</dd></div>
-        <div><dt>{t('consent.recorded_by')}</dt><dd>{p.consent?.recorded_by ?? '—'}</dd></div>
-      </dl>
+      {editing ? (
+        <PersonEdit p={p} onCancel={() => setEditing(false)} onSaved={(x) => { setP({ ...p, ...x }); setEditing(false); setOk(t('persons.saved')); }} />
+      ) : (
+        <div>
+          <dl class="kv" data-testid="person-kv">
+            <div><dt>{t('persons.ext_id')}</dt><dd data-field="external_id">{p.external_id || '—'}</dd></div>
+            <div><dt>{t('persons.group')}</dt><dd data-field="group">{p.group || '—'}</dd></div>
+            {meta.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd></div>)}
+            <div><dt>{t('consent.by')}</dt><dd>{p.consent?.by ?? '—'}</dd></div>
+            <div><dt>{t('consent.purpose')}</dt><dd>{p.consent?.purpose ?? '—'}</dd></div>
+            <div><dt>{t('consent.at')}</dt><dd>{fmtTime(p.consent?.at)}</dd></div>
+            <div><dt>{t('consent.recorded_by')}</dt><dd>{p.consent?.recorded_by ?? '—'}</dd></div>
+          </dl>
+          <div class="row"><button type="button" data-testid="person-edit-open" onClick={() => { setOk(''); setEditing(true); }}>{t('common.edit')}</button></div>
+        </div>
+      )}
+      <Msg kind="ok" text={ok} />
       <h4>{t('enrol.current')}</h4>
-      {!faces && <Loading />}
+      <Msg kind="error" text={faceErr} />
+      {!faces && !faceErr && <Loading />}
       {faces && faces.length === 0 && <p class="muted">{t('common.none')}</p>}
-      {faces && <div class="thumbs">{faces.map((f) => (
-        <figure key={f.id}><img src={imgUrl(f.image_url ?? `persons/${person.id}/faces/${f.id}/image`)} alt="" />
-          <figcaption>{t('enrol.quality')} {typeof f.quality === 'number' ? f.quality.toFixed(2) : ''} · {fmtTime(f.created_at)}</figcaption></figure>
+      {faces && <div class="thumbs" data-testid="faces">{faces.map((f) => (
+        <figure key={f.id} data-face={f.id}><img src={imgUrl(f.image_url ?? `persons/${person.id}/faces/${f.id}/image`)} alt="" />
+          <figcaption>{qualityWord(f.quality)} · {fmtTime(f.created_at)}</figcaption>
+          <button type="button" class="danger small" data-testid="face-delete" onClick={() => removeFace(f)}>{t('common.delete')}</button></figure>
       ))}</div>}
       <h4>{t('persons.enrol')}</h4>
       <form onSubmit={submit} data-testid="enrol-form">
@@ -257,4 +327,11 @@ function PersonDetail({ person, onClose }: { person: any; onClose: () => void })
       <PhotoResults items={results} />
     </Modal>
   );
+}
+
+// A stored face's quality score (0..1) in words, the number after it.
+function qualityWord(q: unknown): string {
+  if (typeof q !== 'number') return t('enrol.quality');
+  const w = q >= 0.7 ? t('enrol.q_good') : q >= 0.4 ? t('enrol.q_fair') : t('enrol.q_poor');
+  return `${t('enrol.quality')}: ${w} (${q.toFixed(2)})`;
 }

@@ -1,10 +1,10 @@
 // Records: filters (time range, name, source/device, score range, matched or not), thumbnails of the probe
-// and the enrolment photo, a detail view and CSV export of the current filter. The API has no records CSV
-// endpoint: the console pages through GET /records with the same filter and writes the CSV itself.
+// and the enrolment photo, a detail view and CSV export of the current filter (GET /records.csv with the same
+// filter, the service writes the file; the browser saves it as a download).
 // Snapshots are for admin/operator only (an auditor sees the records without pictures).
 import { useEffect, useState } from 'preact/hooks';
 import { t, fmtTime } from '../i18n';
-import { get, imgUrl } from '../api';
+import { get, imgUrl, download, qs } from '../api';
 import { rolesOf } from '../session';
 import { Me } from '../session';
 import { Msg, errMsg, Pager, Modal, Field, Loading } from '../ui';
@@ -38,17 +38,8 @@ export function Records({ me }: { me: Me }) {
   const [csvBusy, setCsvBusy] = useState(false);
   const csv = async () => {
     setCsvBusy(true); setErr('');
-    try {
-      const rows: any[] = [];
-      let total = 0;
-      do {
-        const r = await get<any>('records', { ...params(applied), limit: 500, offset: rows.length });
-        total = r.total ?? 0;
-        if (!(r.items ?? []).length) break;
-        rows.push(...r.items);
-      } while (rows.length < total);
-      saveCsv(rows);
-    } catch (e) { setErr(errMsg(e)); } finally { setCsvBusy(false); }
+    try { await download(`/api/v1/records.csv${qs({ ...params(applied), bom: 1 })}`, 'records.csv'); }
+    catch (e) { setErr(errMsg(e)); } finally { setCsvBusy(false); }
   };
 
   return (
@@ -109,24 +100,6 @@ export function Records({ me }: { me: Me }) {
       )}
     </section>
   );
-}
-
-const CSV_COLS = ['id', 'time', 'source', 'decision', 'matched', 'person_id', 'person_name', 'face_id', 'score', 'cosine', 'liveness'];
-
-function saveCsv(rows: any[]) {
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  const lines = [CSV_COLS.join(',')];
-  for (const r of rows) lines.push(CSV_COLS.map((c) => cell(c === 'time' ? new Date(Number(r.time) * 1000).toISOString() : r[c])).join(','));
-  const blob = new Blob(['\ufeff' + lines.join('\r\n') + '\r\n'], { type: 'text/csv;charset=utf-8' });
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = 'records.csv';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
 }
 
 function decision(r: any): string {

@@ -6,7 +6,7 @@ import { t } from '../i18n';
 import { call, imgUrl } from '../api';
 import { Me } from '../session';
 import { Msg, errMsg, ImageInput, Picked, FaceView, Field, Box } from '../ui';
-import { detect, serviceThreshold } from './compare';
+import { detect, modelThresholds } from './compare';
 
 export function Search(_: { me: Me }) {
   const [img, setImg] = useState<Picked | null>(null);
@@ -18,7 +18,7 @@ export function Search(_: { me: Me }) {
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => { serviceThreshold('identify_threshold').then((v) => { if (v !== null) setThr(v); }).catch(() => {}); }, []);
+  useEffect(() => { modelThresholds().then((m) => { if (m.identify !== null) setThr(m.identify); }).catch(() => {}); }, []);
 
   const pick = (p: Picked | null) => { setImg(p); setRes(null); setBoxes(null); if (p) detect(p.file).then(setBoxes).catch((e) => setErr(errMsg(e))); };
 

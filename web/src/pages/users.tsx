@@ -39,7 +39,7 @@ export function Users(_: { me: Me }) {
           <tbody>{list.map((u) => (
             <tr key={u.id} data-user={u.username}>
               <td>{u.username}</td><td>{(u.roles ?? [u.role]).map((r: string) => t(`role.${r}`)).join(', ')}</td>
-              <td data-testid="user-status">{u.disabled ? t('users.disabled') : locked(u) ? t('users.locked_until', { time: fmtTime(u.locked_until) }) : t('users.active')}</td>
+              <td data-testid="user-status" class="wrap-sm">{u.disabled ? t('users.disabled') : locked(u) ? t('users.locked_until', { time: fmtTime(u.locked_until) }) : t('users.active')}</td>
               <td class="hide-sm">{u.last_login_at ? fmtTime(u.last_login_at) : '—'}</td>
               <td class="actions">
                 <button type="button" onClick={() => setEdit(u)}>{t('common.edit')}</button>

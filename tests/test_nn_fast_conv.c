@@ -1,0 +1,190 @@
+/*
+ * test_nn_fast_conv.c — the DenseNet-shaped graph rewrites and their kernels: a BatchNormalization (+ Relu)
+ * folded forward into the 1x1 convolution it feeds (prepare.c fold_batch_norm_forward, fast_conv3.c) and
+ * Concats whose inputs are written straight into their output (prepare.c place_concats, executor skips them).
+ * Each graph is built by hand (nn_tgraph.h), prepared twice — fast kernels and reference kernels — and run
+ * on the same random input; results must agree to 1e-4 (relative to the output's magnitude), and the fast
+ * model's prepared graph must show the rewrite (no BatchNorm left, Concats noop) or its absence where it
+ * would be wrong (padded convolution, batch 2, a Concat input that is also a graph output).
+ */
+#include "nn_tgraph.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static unsigned rng_state = 12345u;
+static float frand(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+}
+
+static int rand_const(int rank, const int64_t *dims, float lo, float hi) {
+    int64_t n = tg_numel(rank, dims);
+    float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * (frand() * 0.5f + 0.5f);
+    int t = tg_const(rank, dims, v);
+    free(v);
+    return t;
+}
+
+/* BN (scale, shift per channel) [+ Relu] -> y */
+static int bn_relu(int x, int64_t C, int relu) {
+    int in[3] = {x, rand_const(1, (int64_t[]){C}, 0.5f, 1.5f), rand_const(1, (int64_t[]){C}, -0.5f, 0.5f)}, b, r;
+    tg_node(FK__OP_BATCH_NORM, 3, in, &b);
+    if (!relu) return b;
+    tg_node(FK__OP_RELU, 1, &b, &r);
+    return r;
+}
+
+static int conv(int x, int64_t C, int64_t O, int k, int pad, int bias) {
+    float sc = 1.0f / sqrtf((float)(C * k * k));
+    int in[3] = {x, rand_const(4, (int64_t[]){O, C, k, k}, -sc, sc), bias ? rand_const(1, (int64_t[]){O}, -0.1f, 0.1f) : -1};
+    int y;
+    fk__node *n = tg_node(FK__OP_CONV, bias ? 3 : 2, in, &y);
+    n->a.kernel[0] = n->a.kernel[1] = k;
+    n->a.pads[0] = n->a.pads[1] = n->a.pads[2] = n->a.pads[3] = pad;
+    return y;
+}
+
+static int concat(int n_in, const int *in) {
+    int y;
+    fk__node *n = tg_node(FK__OP_CONCAT, n_in, in, &y);
+    n->a.axis = 1;
+    return y;
+}
+
+typedef struct shape {
+    int64_t N, C0, H, W;
+    int layers, growth, bottleneck;
+    int chained;    /* 1: cat(prev_cat, f) (chained); 0: cat(x, f1, ..., fi) (torchvision's DenseNet) */
+    int pad_1x1;    /* the bottleneck conv is 3x3 padded instead (no BN folding) */
+    int expose;     /* the first new feature is also a graph output (its Concat is not placed) */
+    int relu;       /* BN followed by Relu */
+    unsigned seed;
+} shape;
+
+/* a dense block: layers of BN-ReLU-Conv1x1-(bias, Relu)-Conv3x3 whose outputs are concatenated; then a
+ * transition BN-ReLU-Conv1x1 */
+static void build_block(const shape *s) {
+    rng_state = s->seed;
+    tg_begin();
+    int x = tg_in(4, (int64_t[]){s->N, s->C0, s->H, s->W});
+    int feats[64], nf = 0, cat;
+    feats[nf++] = conv(x, s->C0, s->C0, 1, 0, 1); /* the block's input is an activation (a pool in DenseNet) */
+    int64_t C = s->C0;
+    cat = concat(1, feats); /* torchvision starts a block with a one-input Concat */
+    int first = -1;
+    for (int l = 0; l < s->layers; l++) {
+        int a = bn_relu(cat, C, s->relu);
+        int b = conv(a, C, s->bottleneck, s->pad_1x1 ? 3 : 1, s->pad_1x1 ? 1 : 0, 1), r;
+        tg_node(FK__OP_RELU, 1, &b, &r);
+        int f = conv(r, s->bottleneck, s->growth, 3, 1, l & 1);
+        if (first < 0) first = f;
+        if (s->chained) {
+            int in[2] = {cat, f};
+            cat = concat(2, in);
+        } else {
+            feats[nf++] = f;
+            cat = concat(nf, feats);
+        }
+        C += s->growth;
+    }
+    int y = conv(bn_relu(cat, C, 1), C, 7, 1, 0, 1);
+    tg_output(y);
+    if (s->expose) tg_output(first);
+}
+
+static fk_nn_model_t *prepare(const shape *s, int reference) {
+    build_block(s);
+    fk_nn_options_t o;
+    memset(&o, 0, sizeof o);
+    o.use_reference = reference;
+    fk_nn_model_t *m = NULL;
+    int rc = fk__nn_model_from_graph(&tg, &o, &m);
+    if (rc) fprintf(stderr, "prepare failed: %s\n", fk_nn_model_errmsg(m));
+    FK_CHECK_INT(rc, FK_OK);
+    return rc ? NULL : m;
+}
+
+static int run(fk_nn_model_t *m, const float *x, float *y, float *y2) {
+    fk_nn_session_t *s = NULL;
+    int rc = fk_nn_session_create(m, 1, &s);
+    FK_CHECK_INT(rc, FK_OK);
+    if (rc) return rc;
+    const float *in[1] = {x};
+    float *out[2] = {y, y2};
+    rc = fk_nn_session_run(s, in, out);
+    if (rc) fprintf(stderr, "run failed: %s\n", fk_nn_session_errmsg(s));
+    FK_CHECK_INT(rc, FK_OK);
+    fk_nn_session_destroy(s);
+    return rc;
+}
+
+static int count_op(const fk__graph *g, int op, int noop) {
+    int k = 0;
+    for (int i = 0; i < g->nn; i++) k += g->n[i].op == op && (noop < 0 || g->n[i].noop == noop);
+    return k;
+}
+
+static void check_close(const char *what, const float *got, const float *want, size_t n) {
+    float mag = 0.0f;
+    for (size_t i = 0; i < n; i++) mag = fmaxf(mag, fabsf(want[i]));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(got[i] - want[i]) <= 1e-4f * (mag > 1.0f ? mag : 1.0f)))
+            if (bad++ < 4) fprintf(stderr, "  %s[%zu]: got %.7g want %.7g\n", what, i, got[i], want[i]);
+    if (bad) fprintf(stderr, "%s: %zu of %zu values differ\n", what, bad, n);
+    FK_CHECK(bad == 0);
+}
+
+static void test_block(const shape *s) {
+    fk_nn_model_t *mf = prepare(s, 0), *mr = prepare(s, 1);
+    if (!mf || !mr) {
+        fk_nn_model_close(mf);
+        fk_nn_model_close(mr);
+        return;
+    }
+    const fk__graph *g = fk__nn_model_graph(mf);
+    int n_concat = count_op(g, FK__OP_CONCAT, -1), placed = s->N == 1 && !s->expose;
+    /* the rewrites happened where they are valid, and only there */
+    if (s->expose) FK_CHECK(count_op(g, FK__OP_CONCAT, 1) < n_concat);
+    else FK_CHECK_INT(count_op(g, FK__OP_CONCAT, 1), placed ? n_concat : 0);
+    FK_CHECK_INT(count_op(g, FK__OP_BATCH_NORM, -1), s->pad_1x1 ? s->layers : 0);
+    int pre = 0;
+    for (int i = 0; i < g->nn; i++) pre += g->n[i].op == FK__OP_CONV && g->n[i].a.pre_op;
+    FK_CHECK_INT(pre, s->pad_1x1 ? 1 : s->layers + 1);
+    /* fast kernels for every conv (the pre-op ones included) */
+    for (int i = 0; i < g->nn; i++)
+        if (g->n[i].op == FK__OP_CONV && !fk__fast_kernel(&g->n[i])) {
+            fprintf(stderr, "conv %d has no fast kernel\n", i);
+            FK_CHECK(0);
+        }
+    size_t nx = (size_t)(s->N * s->C0 * s->H * s->W), ny = (size_t)(s->N * 7 * s->H * s->W),
+           n2 = (size_t)(s->N * s->growth * s->H * s->W);
+    float *x = malloc(nx * sizeof(float)), *yf = calloc(ny, sizeof(float)), *yr = calloc(ny, sizeof(float));
+    float *ff = calloc(n2, sizeof(float)), *fr = calloc(n2, sizeof(float));
+    for (size_t i = 0; i < nx; i++) x[i] = frand();
+    if (!run(mf, x, yf, ff) && !run(mr, x, yr, fr)) {
+        check_close("block output", yf, yr, ny);
+        if (s->expose) check_close("exposed feature", ff, fr, n2);
+    }
+    free(x), free(yf), free(yr), free(ff), free(fr);
+    fk_nn_model_close(mf);
+    fk_nn_model_close(mr);
+}
+
+int main(void) {
+    (void)tg_run, (void)check_vals, (void)check_shape, (void)tg_consti; /* nn_tgraph.h helpers not used here */
+    const shape shapes[] = {
+        /* N  C0  H   W  layers growth bottleneck chained pad expose relu seed */
+        {1, 5, 13, 11, 4, 4, 8, 0, 0, 0, 1, 1u},   /* odd sizes: column tails */
+        {1, 16, 8, 8, 3, 8, 16, 1, 0, 0, 1, 2u},   /* chained Concats */
+        {1, 64, 14, 14, 6, 32, 128, 0, 0, 0, 1, 3u}, /* fr_expression's 14x14 stage: K up to 256, 196 columns */
+        {1, 300, 7, 5, 2, 16, 24, 0, 0, 0, 0, 4u},  /* K > the GEMM's K block; BN without Relu */
+        {1, 6, 9, 9, 3, 4, 8, 0, 1, 0, 1, 5u},      /* padded bottleneck: BN stays */
+        {2, 6, 9, 7, 3, 4, 8, 0, 0, 0, 1, 6u},      /* batch 2: Concats copy */
+        {1, 6, 9, 7, 3, 4, 8, 0, 0, 1, 1, 7u},      /* a Concat input is a graph output: not placed */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_block(&shapes[i]);
+    return fk_t_finish();
+}
