@@ -67,6 +67,9 @@ for tf in "assets/app-Zx9-8yQw.css text/css; charset=utf-8" "logo.svg image/svg+
   req GET "/$f"; check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/$f" && [ "$(hdr Content-Type)" = "$want" ]'
 done
 req GET /logo.svg; check '[ "$(hdr Cache-Control)" = no-cache ]'   # not content-hashed: revalidated
+req GET /assets/app-Zx9-8yQw.css; check '[ "$(hdr Cache-Control)" = "public, max-age=31536000, immutable" ]'   # a hash with "-"
+echo 'x' > "$W/assets/plain.js"
+req GET /assets/plain.js; check '[ $CODE = 200 ] && [ "$(hdr Cache-Control)" = no-cache ]'
 req GET /persons/12; check '[ $CODE = 200 ] && cmp -s "$T/body" "$W/index.html"'   # SPA fallback
 req GET /assets/gone-12345678.js; check '[ $CODE = 404 ]'              # a missing file is not HTML
 for p in '/../secret.txt' '/%2e%2e/secret.txt' '/assets/..%2f..%2fsecret.txt' '/assets/%2e%2e/%2e%2e/secret.txt' \

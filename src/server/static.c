@@ -73,12 +73,13 @@ static int safe_path(const char *p) {
     return 1;
 }
 
-/* Vite names built assets name-HASH.ext with an 8-character base64url hash under assets/ */
+/* Vite names built assets name-HASH.ext under assets/, HASH being 8 base64url characters (which may
+ * themselves contain '-' or '_') */
 static int hashed_asset(const char *p) {
     if (strncmp(p, "/assets/", 8)) return 0;
-    const char *dot = strrchr(p, '.'), *dash = strrchr(p, '-');
-    if (!dot || !dash || dash > dot || dot - dash - 1 < 8) return 0;
-    for (const char *c = dash + 1; c < dot; c++)
+    const char *dot = strrchr(p, '.'), *slash = strrchr(p, '/');
+    if (!dot || dot - slash < 10 || dot[-9] != '-') return 0;
+    for (const char *c = dot - 8; c < dot; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
             return 0;
     return 1;
@@ -153,7 +154,7 @@ int fk__static_serve(fk_req_t *r) {
         not_found(r, "the web console is not installed (build web/, or start facekit serve --web DIR)");
         return 1;
     }
-    if (!safe_path(p)) {
+    if (!safe_path(p) || strlen(p) > PATH_MAX) { /* (a longer path could only be cut short below) */
         not_found(r, "no such file");
         return 1;
     }
