@@ -30,6 +30,9 @@ const t0 = Date.now();
 let got = 0, timer = null;
 const s = net.connect(+port, "127.0.0.1", () => {
   if (mode === "head") s.write("GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Half: ");
+  else if (mode === "chunked")  // no Content-Length: still an upload that holds a slot
+    s.write("POST /api/v1/compare HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key +
+      "\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n--b\r\n\r\n");
   else {
     s.write("POST /api/v1/compare HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key +
       "\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n");
@@ -71,6 +74,8 @@ req POST /api/v1/auth/logout "${C[@]}"; check '[ $CODE = 200 ]'
 # ---- (2) head over max_header (4096): 431 with a JSON error ----
 req GET /api/v1/health -H "X-Big: $(head -c 6000 /dev/zero | tr '\0' a)"
 check '[ $CODE = 431 ] && [ "$(jget j.error.code)" = headers_too_large ]'
+req GET "/api/v1/health?pad=$(head -c 5000 /dev/zero | tr '\0' a)"   # the query string is part of the head
+check '[ $CODE = 431 ] && [ "$(jget j.error.code)" = headers_too_large ]'
 # far beyond the connection's memory: libmicrohttpd's own 431 (its HTML body), still not a crash
 { printf 'X-Huge: '; head -c 200000 /dev/zero | tr '\0' a; echo; } > "$T/huge.hdr"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H @"$T/huge.hdr" "$URL/api/v1/health")
@@ -91,10 +96,10 @@ check '[ "$(cat "$T/code")" = 413 ] && [ "$(jget j.error.code)" = too_large ]'
 req GET /api/v1/persons -H "X-API-Key: $KO"; check '[ "$(jget j.total)" = "$P0" ]'
 check '[ "$(gallery_bytes)" = "$GB0" ]'
 
-# ---- (4) + (5) two stalled uploads fill max_uploads (2): the next upload gets 503 + Retry-After ----
+# ---- (4) + (5) two stalled uploads (Content-Length, chunked) fill max_uploads (2): the next gets 503 ----
 node "$T/stall.js" body "$PORT" "$KW" > "$T/s1" 2> "$T/s1.err" &
 S1=$!
-node "$T/stall.js" body "$PORT" "$KW" > "$T/s2" 2> "$T/s2.err" &
+node "$T/stall.js" chunked "$PORT" "$KW" > "$T/s2" 2> "$T/s2.err" &
 S2=$!
 node "$T/stall.js" head "$PORT" > "$T/s3" 2> "$T/s3.err" &
 S3=$!

@@ -70,16 +70,18 @@ char *fk__b64_encode(const void *p, size_t n) {
     return o;
 }
 
+/* the value of a base64 digit (standard and URL-safe alphabets), -1 for anything else; no table, so no
+ * lazily initialised static shared by the request threads */
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
 int fk__b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
-    static int8_t map[256];
-    static int init;
-    if (!init) {
-        memset(map, -1, sizeof map);
-        for (int i = 0; i < 64; i++) map[(unsigned char)b64chars[i]] = (int8_t)i;
-        map['-'] = 62; /* URL-safe alphabet too */
-        map['_'] = 63;
-        init = 1;
-    }
     uint8_t *o = fk__malloc(len / 4 * 3 + 4);
     if (!o) return FK_ENOMEM;
     size_t k = 0;
@@ -88,11 +90,12 @@ int fk__b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-        if (map[c] < 0) {
+        int v = b64_value(c);
+        if (v < 0) {
             fk__free(o);
             return FK_EFORMAT;
         }
-        acc = acc << 6 | (uint32_t)map[c];
+        acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
@@ -492,6 +495,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         size_t hsize = strlen(url) + strlen(method) + 16;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, header_bytes, &hsize);
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, header_bytes, &hsize); /* the query string */
         if (hsize > s->cfg.max_header) {
             fk__srv_log(s, FK_LOG_INFO, "%s %s %s -> 431: head of %zu bytes", r->addr, method, url, hsize);
             fk__resp_error(r, 431, "headers_too_large", "request headers larger than %zu bytes", s->cfg.max_header);
@@ -505,7 +509,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             add(&s->m_rejected, 1);
             return queue(r);
         }
-        if (strcmp(method, "GET") && strcmp(method, "HEAD") && (cl && strtoull(cl, NULL, 10) > 0)) {
+        /* a chunked body counts too: it can grow to max_body like any other */
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        if (strcmp(method, "GET") && strcmp(method, "HEAD") && ((cl && strtoull(cl, NULL, 10) > 0) || te)) {
             pthread_mutex_lock(&s->up_lock);
             int busy = s->uploads >= s->cfg.max_uploads;
             if (!busy) {
