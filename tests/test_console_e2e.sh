@@ -44,7 +44,8 @@ mkdir -p "$tmp/data"
 admin_pw=Adm1n-$RANDOM$RANDOM
 auditor_pw=Aud1t-$RANDOM$RANDOM
 victim_pw=V1ctim-$RANDOM$RANDOM
-for u in "admin admin $admin_pw" "auditor auditor $auditor_pw" "victim operator $victim_pw"; do
+oper_pw=0per-$RANDOM$RANDOM
+for u in "admin admin $admin_pw" "auditor auditor $auditor_pw" "victim operator $victim_pw" "oper operator $oper_pw"; do
   set -- $u
   echo "$3" | "$bin" user add --data "$tmp/data" --name "$1" --role "$2" --password-stdin >"$tmp/useradd.log" 2>&1 \
     || { cat "$tmp/useradd.log" >&2; fail "facekit user add $1 failed"; }
@@ -57,7 +58,7 @@ serve_args="--web $web"
 
 FK_SERVE_BIN=$serve_bin FK_E2E_DATA=$tmp/data FK_E2E_PORT=$port FK_E2E_CAPTCHA=K7M2P \
 FK_E2E_SHOTS=$build/e2e-screenshots FK_E2E_FACES=$faces FK_E2E_WEB=$web FK_E2E_SERVE_ARGS="$serve_args" \
-FK_E2E_ADMIN_PW=$admin_pw FK_E2E_AUDITOR_PW=$auditor_pw FK_E2E_VICTIM_PW=$victim_pw \
+FK_E2E_ADMIN_PW=$admin_pw FK_E2E_AUDITOR_PW=$auditor_pw FK_E2E_VICTIM_PW=$victim_pw FK_E2E_OPER_PW=$oper_pw \
   node "$src/tests/e2e/console.e2e.mjs"
 rc=$?
 [ $rc = 0 ] || { echo "--- facekit serve log (tail) ---"; tail -40 "$tmp/serve.log" 2>/dev/null; }

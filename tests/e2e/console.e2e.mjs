@@ -10,7 +10,7 @@ import path from 'node:path';
 const env = (k) => { const v = process.env[k]; if (!v) { console.error(`console.e2e: ${k} is not set`); process.exit(2); } return v; };
 const BIN = env('FK_SERVE_BIN'), DATA = env('FK_E2E_DATA'), PORT = env('FK_E2E_PORT'), CAPTCHA = env('FK_E2E_CAPTCHA');
 const SHOTS = env('FK_E2E_SHOTS'), FACES = env('FK_E2E_FACES'), WEB_DIR = env('FK_E2E_WEB');
-const PW = { admin: env('FK_E2E_ADMIN_PW'), auditor: env('FK_E2E_AUDITOR_PW'), victim: env('FK_E2E_VICTIM_PW') };
+const PW = { admin: env('FK_E2E_ADMIN_PW'), auditor: env('FK_E2E_AUDITOR_PW'), victim: env('FK_E2E_VICTIM_PW'), oper: env('FK_E2E_OPER_PW') };
 const EXTRA = (process.env.FK_E2E_SERVE_ARGS || '').split(' ').filter(Boolean);
 const API = `http://127.0.0.1:${PORT}`;
 
@@ -384,7 +384,7 @@ await step("dashboard: today's counts and the per-source table from /stats", asy
   await shot(admin, 'dashboard-today');
 });
 
-await step('users, API keys, help (admin answers), audit chain', async () => {
+await step('users, API keys (create, last used, revoke), help (admin answers), audit chain', async () => {
   await nav(admin, 'users');
   await admin.waitForSelector('[data-user=auditor]');
   await shot(admin, 'users');
@@ -392,6 +392,22 @@ await step('users, API keys, help (admin answers), audit chain', async () => {
   await admin.fill('form input[required]', 'gate-1');
   await admin.click('form button.primary');
   await admin.waitForSelector('[data-testid=new-key] code');
+  const key = (await admin.textContent('[data-testid=new-key] code')).trim();
+  // A device uses the key: the list shows when it was last used.
+  const dev = await fetch(`${API}/api/v1/settings`, { headers: { 'X-API-Key': key } });
+  check(dev.status === 200, `the new key was refused: ${dev.status}`);
+  await admin.reload();
+  await admin.waitForSelector('tr[data-key=gate-1]');
+  check(!(await admin.textContent('tr[data-key=gate-1]')).includes('从未'), 'last use not shown');
+  // A second key is revoked (confirmed) and stops working.
+  await admin.fill('form input[required]', 'gate-2');
+  await admin.click('form button.primary');
+  await admin.waitForSelector('tr[data-key=gate-2] button.danger');
+  const key2 = (await admin.textContent('[data-testid=new-key] code')).trim();
+  await admin.click('tr[data-key=gate-2] button.danger');
+  await admin.waitForFunction(() => !document.querySelector('tr[data-key=gate-2] button.danger'));
+  const st2 = (await fetch(`${API}/api/v1/settings`, { headers: { 'X-API-Key': key2 } })).status;
+  check(st2 === 401 || st2 === 403, `a revoked key answered ${st2}`);
   await shot(admin, 'apikeys');
   await nav(admin, 'help');
   await admin.fill('textarea[name=message]', '摄像头 2 号无法连接');
@@ -479,7 +495,7 @@ await step('5 bad logins lock the account (even the right password is refused)',
   check(fails.body.items.filter((f) => f.username === 'victim').length >= 5, 'failures not recorded');
 });
 
-await step('auditor: no user management (hidden and refused by the service), audit works', async () => {
+await step('auditor: no user management (hidden and refused by the service), audit works; help message answered by an admin', async () => {
   const p = await newPage();
   await login(p, BASE, 'auditor', PW.auditor);
   check(!(await p.$('[data-nav=users]')), 'users link shown to the auditor');
@@ -492,6 +508,43 @@ await step('auditor: no user management (hidden and refused by the service), aud
   await p.goto(`${BASE}/#/audit`);
   await p.waitForSelector('[data-testid=chain] [data-ok="1"]');
   await shot(p, 'auditor-audit');
+  // Help channel: the auditor writes with a contact, an admin answers, the auditor reads the answer.
+  await p.goto(`${BASE}/#/help`);
+  await p.waitForSelector('[data-testid=help-form]');
+  await p.fill('textarea[name=message]', '审计导出需要按月份筛选');
+  await p.fill('input[name=contact]', 'auditor@example.com');
+  await p.click('[data-testid=help-form] button[type=submit]');
+  await p.waitForSelector('[data-testid=help-form] [data-msg=ok]');
+  check(!(await p.textContent('.support')).includes('摄像头 2 号无法连接'), "the auditor sees another user's message");
+  check(!(await p.$('.support li form')), 'the auditor is offered an answer form');
+  await nav(admin, 'help');
+  const li = admin.locator('.support li', { hasText: '审计导出需要按月份筛选' });
+  check((await li.textContent()).includes('auditor@example.com'), 'the admin does not see the contact');
+  await li.locator('input').fill('下个版本支持');
+  await li.locator('form button').click();
+  await admin.locator('.support li', { hasText: '审计导出需要按月份筛选' }).locator('.reply').waitFor();
+  await p.reload();
+  await p.locator('.support li', { hasText: '审计导出需要按月份筛选' }).locator('.reply', { hasText: '下个版本支持' }).waitFor();
+  await shot(p, 'auditor-help-answered');
+  await p.context().close();
+});
+
+await step('operator: the navigation offers only the operator pages; the service refuses the rest', async () => {
+  const p = await newPage();
+  await login(p, BASE, 'oper', PW.oper);
+  const navs = await p.$$eval('nav.side a', (l) => l.map((a) => a.getAttribute('data-nav')));
+  check(JSON.stringify(navs) === JSON.stringify(['dashboard', 'persons', 'compare', 'search', 'records', 'help']), `operator navigation: ${navs}`);
+  for (const [pg, api] of [['settings', null], ['users', 'users'], ['apikeys', 'apikeys'], ['audit', 'audit']]) {
+    await p.goto(`${BASE}/#/${pg}`);
+    await p.waitForSelector('[data-testid=forbidden]');
+    if (api) { const r = await apiGet(p, api); check(r.status === 403, `GET /${api} as operator answered ${r.status}`); }
+  }
+  const put = await p.evaluate(async () => (await fetch('/api/v1/settings', { method: 'PUT', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': sessionStorage.getItem('fk_csrf') || '' }, body: '{"retention_days":1}' })).status);
+  check(put === 403, `PUT /settings as operator answered ${put}`);
+  await p.goto(`${BASE}/#/persons`);
+  await p.waitForSelector('[data-person="Barack Obama"]');
+  await shot(p, 'operator-persons');
   await p.context().close();
 });
 

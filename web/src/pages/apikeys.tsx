@@ -38,13 +38,13 @@ export function ApiKeys(_: { me: Me }) {
       {!list && !err && <Loading />}
       {list && (
         <div class="table-wrap"><table>
-          <thead><tr><th>{t('keys.name')}</th><th>{t('users.role')}</th><th>{t('keys.prefix')}</th><th>{t('keys.created')}</th><th>{t('keys.last_used')}</th><th /></tr></thead>
+          <thead><tr><th>{t('keys.name')}</th><th>{t('users.role')}</th><th>{t('keys.prefix')}</th><th class="hide-sm">{t('keys.created')}</th><th>{t('keys.last_used')}</th><th /></tr></thead>
           <tbody>
             {list.length === 0 && <tr><td colSpan={6} class="muted">{t('common.none')}</td></tr>}
             {list.map((k) => (
-              <tr key={k.id}><td>{k.name}</td><td>{t(`role.${k.role}`)}</td><td><code>{k.prefix ?? ''}</code></td><td>{fmtTime(k.created_at)}</td>
-                <td>{k.last_used_at ? fmtTime(k.last_used_at) : t('keys.never')}</td>
-                <td>{k.revoked ? t('keys.revoked') : <button type="button" class="danger" onClick={() => revoke(k)}>{t('keys.revoke')}</button>}</td></tr>
+              <tr key={k.id} data-key={k.name}><td>{k.name}</td><td>{t(`role.${k.role}`)}</td><td><code>{k.prefix ?? ''}</code></td><td class="hide-sm">{fmtTime(k.created_at)}</td>
+                <td class="wrap-sm">{k.last_used_at ? fmtTime(k.last_used_at) : t('keys.never')}</td>
+                <td class="actions">{k.revoked ? t('keys.revoked') : <button type="button" class="danger" onClick={() => revoke(k)}>{t('keys.revoke')}</button>}</td></tr>
             ))}
           </tbody>
         </table></div>

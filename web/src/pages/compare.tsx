@@ -97,7 +97,8 @@ export function Compare(_: { me: Me }) {
       </div>
       {score !== null && (
         <div class={`verdict ${same ? 'good' : 'bad'}`} data-testid="verdict" data-same={same ? '1' : '0'}>
-          <span>{t('compare.score')}: <b data-testid="score">{score.toFixed(3)}</b></span>
+          <span>{t('compare.score')}: <b data-testid="score">{score.toFixed(3)}</b>
+            {typeof res.cosine === 'number' && <small class="muted"> ({t('records.cosine')} {res.cosine.toFixed(3)})</small>}</span>
           <strong>{same ? t('compare.same') : t('compare.different')}</strong>
         </div>
       )}

@@ -62,18 +62,18 @@ export function Records({ me }: { me: Me }) {
       {!data && !err && <Loading />}
       {data && (
         <div class="table-wrap"><table data-testid="records-table">
-          <thead><tr><th>{t('records.time')}</th><th>{t('records.probe')}</th><th>{t('records.enrolled')}</th><th>{t('records.name')}</th><th>{t('records.score')}</th><th>{t('records.decision')}</th><th>{t('records.source')}</th></tr></thead>
+          <thead><tr><th>{t('records.time')}</th><th>{t('records.probe')}</th><th>{t('records.enrolled')}</th><th>{t('records.name')}</th><th class="hide-sm">{t('records.score')}</th><th>{t('records.decision')}</th><th class="hide-sm">{t('records.source')}</th></tr></thead>
           <tbody>
             {data.items.length === 0 && <tr><td colSpan={7} class="muted">{t('common.none')}</td></tr>}
             {data.items.map((r) => (
               <tr key={r.id} class="click" onClick={() => setDetail(r)} data-record={r.id}>
-                <td>{fmtTime(r.time)}</td>
+                <td class="wrap-sm">{fmtTime(r.time)}</td>
                 <td>{pics && r.snapshot_url && <img class="thumb" loading="lazy" src={imgUrl(r.snapshot_url)} alt="" />}</td>
                 <td>{pics && r.enrolment_image_url && <img class="thumb" loading="lazy" src={imgUrl(r.enrolment_image_url)} alt="" />}</td>
-                <td>{r.person_name ?? ''}</td>
-                <td>{typeof r.score === 'number' ? r.score.toFixed(3) : ''}</td>
+                <td class="wrap-sm">{r.person_name ?? ''}</td>
+                <td class="hide-sm">{typeof r.score === 'number' ? r.score.toFixed(3) : ''}</td>
                 <td>{decision(r)}</td>
-                <td>{r.source ?? ''}</td>
+                <td class="hide-sm">{r.source ?? ''}</td>
               </tr>
             ))}
           </tbody>
@@ -82,7 +82,7 @@ export function Records({ me }: { me: Me }) {
       {data && <Pager page={page} pages={Math.ceil(data.total / PER)} onPage={setPage} />}
       {detail && (
         <Modal title={t('records.detail')} onClose={() => setDetail(null)}>
-          <div class="pair">
+          <div class="pair photos">
             {pics && detail.snapshot_url && <figure><img src={imgUrl(detail.snapshot_url)} alt="" /><figcaption>{t('records.probe')}</figcaption></figure>}
             {pics && detail.enrolment_image_url && <figure><img src={imgUrl(detail.enrolment_image_url)} alt="" /><figcaption>{t('records.enrolled')}</figcaption></figure>}
           </div>
