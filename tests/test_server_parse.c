@@ -26,6 +26,7 @@ typedef struct {
 } buf_t;
 
 static void put(buf_t *b, const void *p, size_t n) {
+    if (!n) return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);
