@@ -2,7 +2,8 @@
 # bench_server.sh — load on `facekit serve`: wrk, 32 connections for 20 s, posting two small JPEGs
 # (multipart a, b) to /api/v1/compare with a device API key. Starts its own server on a free loopback
 # port with a temporary data dir; prints wrk's report and a RESULT line (rps, p50/p90/p99, non-2xx,
-# socket errors); exits 1 when any request failed or answered non-2xx. Numbers go to docs/performance.md.
+# socket errors), the server's CPU per request and the face pipeline's CPU for the same two images (the
+# floor); exits 1 when any request failed or answered non-2xx. Numbers go to docs/performance.md.
 #   bench/bench_server.sh [FACEKIT_BIN]     env: FK_DATA, CONNS (32), SECS (20), WRK_THREADS (2), FK_SERVE_THREADS
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,4 +32,11 @@ c1=$(cpu_ticks)
 n=$(sed -n 's/^RESULT requests=\([0-9]*\).*/\1/p' "$T/wrk")
 echo "bench_server: server CPU $(( (c1 - c0) * 1000 / $(getconf CLK_TCK) )) ms for $n requests: $(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", c * 1000 / hz / n }') ms CPU per request"
 echo "bench_server: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"
+# the floor: the face pipeline's own CPU for the two images (thread CPU time per stage, no liveness), so the
+# service's share of "CPU per request" is the difference
+floor() { "$BIN" bench pipeline "$1" --runs "${PIPE_RUNS:-20}" 2>/dev/null | tail -1 | node -e '
+  let s = ""; process.stdin.on("data", c => s += c).on("end", () => { const j = JSON.parse(s);
+  console.log((j.decode_cpu_ms + j.detect_cpu_ms + j.landmarks_cpu_ms + j.align_cpu_ms + j.embed_cpu_ms).toFixed(1)); });'; }
+fa=$(floor "$A"); fb=$(floor "$B")
+echo "bench_server: face pipeline CPU (facekit bench pipeline, decode+detect+landmarks+align+embed): $(basename "$A") $fa ms + $(basename "$B") $fb ms = $(awk -v a="$fa" -v b="$fb" 'BEGIN { printf "%.1f", a + b }') ms per compare"
 grep -q "non2xx=0 errors=0" "$T/wrk" || { echo "bench_server: FAILED requests (see RESULT)" >&2; exit 1; }
