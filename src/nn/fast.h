@@ -132,6 +132,31 @@ fk__kernel_fn fk__fast_fc_kernel(const fk__node *n);
 int fk__fast_elt_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_elt_kernel(const fk__node *n);
 
+/* Geometry of one NCHW convolution image (the fields fast_conv.c derives from the node). */
+typedef struct fk__conv_geom {
+    int C, H, W, O, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl;
+} fk__conv_geom;
+
+/* Direct convolution for few input channels, group 1 (fast_direct.c). create leaves *out NULL when the shape
+ * is not one it takes; W is OIHW; *scratch_bytes is what a run needs. run does one image. */
+typedef struct fk__direct_conv fk__direct_conv;
+int fk__direct_conv_create(const fk__conv_geom *g, const float *w, fk__direct_conv **out, size_t *scratch_bytes);
+void fk__direct_conv_run(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *y, float *scratch,
+                         fk__pool *pool, int threads);
+void fk__direct_conv_free(fk__direct_conv *d);
+
+/* NCHW depthwise convolution without padded planes (fast_dw.c): C == O, W is [C][kh][kw]. create leaves *out
+ * NULL for shapes it does not take (the padded-plane kernels in fast_conv.c run those). run does one image. */
+typedef struct fk__dw_conv fk__dw_conv;
+int fk__dw_conv_create(const fk__conv_geom *g, const float *w, fk__dw_conv **out);
+void fk__dw_conv_run(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, fk__pool *pool,
+                     int threads);
+void fk__dw_conv_free(fk__dw_conv *d);
+
+/* Slice, Concat, Softmax (fast_copy.c); fast_elt.c hands these ops over. */
+int fk__fast_copy_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__fast_copy_kernel(const fk__node *n);
+
 /* Convolution (fast_conv.c). */
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_conv_kernel(const fk__node *n);

@@ -19,7 +19,7 @@
 #define DW_SMALL_OUT 64 /* NCHW depthwise with at most this many outputs per channel goes through NHWC */
 #define DW_MAX_CHUNKS 16
 
-enum conv_kind { CONV_NCHW_GEMM = 1, CONV_NHWC_GEMM, CONV_NCHW_DW, CONV_NHWC_DW, CONV_NCHW_SHIFT };
+enum conv_kind { CONV_NCHW_GEMM = 1, CONV_NHWC_GEMM, CONV_NCHW_DW, CONV_NHWC_DW, CONV_NCHW_SHIFT, CONV_NCHW_DIRECT };
 
 typedef struct conv_prep {
     int kind;
@@ -34,6 +34,8 @@ typedef struct conv_prep {
     int dw_global;    /* depthwise whose kernel is the whole unpadded input (1x1 output) */
     int dw_u;         /* NCHW depthwise: column blocks per step (1, 2 or 4; rows = 4 / dw_u) */
     float *w_t;       /* NCHW depthwise on a small map: weights [kh*kw][C] for the channel-vector kernel */
+    fk__direct_conv *direct_conv; /* CONV_NCHW_DIRECT: few input channels (fast_direct.c) */
+    fk__dw_conv *dw_conv;         /* NCHW depthwise without padded planes (fast_dw.c) */
 } conv_prep;
 
 static void conv_prep_free(void *pv) {
@@ -44,6 +46,8 @@ static void conv_prep_free(void *pv) {
     fk__free(p->slope);
     fk__free(p->toff);
     fk__free(p->w_t);
+    fk__direct_conv_free(p->direct_conv);
+    fk__dw_conv_free(p->dw_conv);
     fk__free(p);
 }
 
@@ -547,8 +551,15 @@ static int conv_fast(const fk__run_ctx *cx, const fk__node *n) {
         switch (p->kind) {
         case CONV_NCHW_GEMM: conv_nchw_gemm(cx, p, x, y); break;
         case CONV_NCHW_SHIFT: conv_nchw_shift(cx, p, x, y); break;
+        case CONV_NCHW_DIRECT:
+            fk__direct_conv_run(p->direct_conv, &p->epi, x, y, (float *)cx->scratch, cx->pool, cx->threads);
+            break;
         case CONV_NHWC_GEMM: conv_nhwc_gemm(cx, p, x, y); break;
         case CONV_NCHW_DW:
+            if (p->dw_conv) {
+                fk__dw_conv_run(p->dw_conv, &p->epi, x, y, cx->pool, cx->threads);
+                break;
+            }
             if (p->w_t) {
                 dw_nchw_small(p, x, y, (float *)cx->scratch);
                 break;
@@ -631,6 +642,16 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
     conv_prep *p = fk__calloc(1, sizeof *p);
     if (!p) return FK_ENOMEM;
     *p = q;
+    if ((q.kind == CONV_NCHW_GEMM || q.kind == CONV_NCHW_SHIFT) && q.group == 1) {
+        fk__conv_geom cg = {q.C, q.H, q.W, q.O, q.Ho, q.Wo, q.kh, q.kw, q.sh, q.sw, q.dh, q.dw, q.pt, q.pl};
+        size_t sb = 0;
+        int rc = fk__direct_conv_create(&cg, w, &p->direct_conv, &sb);
+        if (rc) {
+            conv_prep_free(p);
+            return rc;
+        }
+        if (p->direct_conv) q.kind = p->kind = CONV_NCHW_DIRECT, n->scratch_bytes = sb;
+    }
     size_t wn = 0;
     if (q.kind == CONV_NCHW_GEMM) wn = fk__gemm_packed_a_size(Og, q.K) * q.group;
     else if (q.kind == CONV_NCHW_SHIFT) wn = fk__gemm_packed_a_size(q.O, q.K);
@@ -701,7 +722,15 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
                        q.dw == 1;
         dw_plane_size(p);
         n->scratch_bytes = sizeof(float) * (size_t)DW_MAX_CHUNKS * p->dw_hp * p->dw_wp;
-        if (!p->dw_global && q.Ho * q.Wo <= DW_SMALL_OUT && q.H * q.W <= DW_SMALL_OUT) {
+        if (!p->dw_global) {
+            fk__conv_geom cg = {q.C, q.H, q.W, q.O, q.Ho, q.Wo, q.kh, q.kw, q.sh, q.sw, q.dh, q.dw, q.pt, q.pl};
+            if (fk__dw_conv_create(&cg, w, &p->dw_conv)) {
+                conv_prep_free(p);
+                return FK_ENOMEM;
+            }
+            if (p->dw_conv) n->scratch_bytes = 0;
+        }
+        if (!p->dw_global && !p->dw_conv && q.Ho * q.Wo <= DW_SMALL_OUT && q.H * q.W <= DW_SMALL_OUT) {
             p->w_t = fk__malloc(sizeof(float) * wn);
             if (!p->w_t) {
                 conv_prep_free(p);
@@ -711,7 +740,7 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
                 for (int t = 0; t < q.kh * q.kw; t++) p->w_t[(size_t)t * q.C + c] = w[(size_t)c * q.kh * q.kw + t];
             n->scratch_bytes = sizeof(float) * (size_t)q.C * (q.H * q.W + q.Ho * q.Wo);
         }
-    } else {
+    } else if (q.kind == CONV_NHWC_DW) {
         for (int c = 0; c < q.C; c++)
             for (int t = 0; t < q.kh * q.kw; t++) p->w[(size_t)t * q.C + c] = w[(size_t)c * q.kh * q.kw + t];
     }

@@ -79,6 +79,28 @@ static FK_AVX512 int unary_fast(const fk__run_ctx *cx, const fk__node *n) {
     return FK_OK;
 }
 
+/* exp: the vector exp clamps its input to [-87, 88], so lanes above 87 take exp(x - 1) * e, lanes beyond expf's
+ * overflow threshold +inf (as the reference), and NaN stays NaN. */
+static FK_AVX512 int exp_fast(const fk__run_ctx *cx, const fk__node *n) {
+    const float *x = INP(0);
+    float *y = OUTP(0);
+    int64_t cnt = numel(OUT(0));
+    const __m512 big = _mm512_set1_ps(88.72283935546875f), inf = _mm512_set1_ps(__builtin_inff());
+    for (int64_t i = 0; i < cnt; i += 16) {
+        __mmask16 m = tail_mask(cnt - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 r = fk__exp_vec(v);
+        __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(87.0f), _CMP_GT_OQ);
+        if (hi)
+            r = _mm512_mask_mul_ps(r, hi, fk__exp_vec(_mm512_sub_ps(v, _mm512_set1_ps(1.0f))),
+                                   _mm512_set1_ps(2.71828182845904524f));
+        r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(v, big, _CMP_GT_OQ), inf);
+        r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+        _mm512_mask_storeu_ps(y + i, m, r);
+    }
+    return FK_OK;
+}
+
 /* ---- batch norm: y = x * scale[c] + shift[c], then the fused activation ------------------------------------ */
 
 static FK_AVX512 int batch_norm_fast(const fk__run_ctx *cx, const fk__node *n) {
@@ -462,7 +484,11 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
         q.fn = transpose_fast;
         break;
     }
-    default: return FK_OK;
+    case FK__OP_EXP:
+        if (!all_f32(g, n, 1) || numel(&g->t[n->in[0]]) != numel(&g->t[n->out[0]])) return FK_OK;
+        q.fn = exp_fast;
+        break;
+    default: return fk__fast_copy_prepare(g, n); /* Slice, Concat, Softmax (fast_copy.c) */
     }
     elt_prep *p = fk__malloc(sizeof *p);
     if (!p) return FK_ENOMEM;
@@ -477,5 +503,5 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
 
 fk__kernel_fn fk__fast_elt_kernel(const fk__node *n) {
     if (n->prep && n->prep_free == elt_prep_free) return ((const elt_prep *)n->prep)->fn;
-    return NULL;
+    return fk__fast_copy_kernel(n);
 }

@@ -1,0 +1,365 @@
+/*
+ * fast_dw.c — NCHW depthwise convolution straight from the activations (nn layer, called from fast_conv.c;
+ * reference fk__op_conv_ref, compared in tests/test_nn_fast_dw.c). The older path in fast_conv.c first copies
+ * every channel into a zero-padded plane; on fr_detect's 120x160 maps that copy costs as much as the
+ * convolution. Here borders are handled by masked loads (a masked-off lane reads nothing, so a vector may start
+ * before or run past a row), rows outside the image are skipped, and three kernels cover the shapes MobileNet-
+ * style models have:
+ *   rows s1  stride 1: R output rows x U 16-column blocks per step; for 3x3 each input row vector is loaded
+ *            once and feeds every output row it touches (weights live in registers).
+ *   rows s2  stride 2, 3x3, no dilation: per input row and block, two or three loads de-interleaved into
+ *            the even columns, the odd columns and the even columns shifted by one (taps kx = 0, 1, 2); each
+ *            input row feeds the one or two output rows that use it.
+ *   flat     small maps (fr_landmark's 8x8 and 4x4, fr_detect's 15x20 ...): the channel's output is treated as
+ *            one flat run of Ho*Wo values in 16-lane vectors, so a 4x5 map uses 20 lanes instead of four 16-lane
+ *            rows. Stride 1 with Wo == W: tap t of vector v is one masked load at a fixed offset (masks
+ *            precomputed per vector and tap); other strides: one masked gather per vector and tap.
+ *            Four (channel, vector) items are interleaved to hide the FMA latency.
+ * Bias and the fused activation are applied before the store.
+ */
+#include "nn/fast.h"
+
+#include <string.h>
+
+#define DW_MAX_CHUNKS 16
+#define FLAT_MAX_MASKS 8192 /* vectors * taps of the flat kernel's mask table */
+
+enum { DW_ROWS_S1 = 1, DW_ROWS_S2, DW_FLAT_S1, DW_FLAT_GATHER };
+
+struct fk__dw_conv {
+    fk__conv_geom g;
+    int kind;
+    int nblk;         /* rows kernels: 16-column blocks per output row */
+    int nvec;         /* flat kernels: 16-lane vectors per channel */
+    float *w;         /* [C][kh*kw] */
+    int *toff;        /* flat: per tap, offset of the input read by output lane 0 of vector 0 */
+    uint16_t *masks;  /* flat: [nvec][taps] valid lanes; rows s1: [nblk][kw] valid lanes of each column load */
+    int32_t *gidx;    /* flat gather: [nvec][16] input offset of each output lane's window origin */
+};
+
+void fk__dw_conv_free(fk__dw_conv *d) {
+    if (!d) return;
+    fk__free(d->w);
+    fk__free(d->toff);
+    fk__free(d->masks);
+    fk__free(d->gidx);
+    fk__free(d);
+}
+
+/* lanes [lo, hi) of 16, clamped */
+static uint16_t lanes16(int lo, int hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+int fk__dw_conv_create(const fk__conv_geom *g, const float *w, fk__dw_conv **out) {
+    *out = NULL;
+    if (g->C != g->O || g->Ho < 1 || g->Wo < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) return FK_OK;
+    if (g->kh * g->kw > 64) return FK_OK;
+    int T = g->kh * g->kw, HWo = g->Ho * g->Wo, nvec = (HWo + 15) / 16;
+    int kind = 0;
+    int s1 = g->sh == 1 && g->sw == 1;
+    int small = g->Wo < 16; /* wider maps: the rows kernels measured faster even where lanes idle */
+    int fits = nvec * T <= FLAT_MAX_MASKS;
+    if (s1 && small && g->Wo == g->W && fits) kind = DW_FLAT_S1;
+    else if (s1) kind = DW_ROWS_S1;
+    else if (g->sh == 2 && g->sw == 2 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) kind = DW_ROWS_S2;
+    else if (small && fits) kind = DW_FLAT_GATHER; /* a gather per tap: only where nothing better applies */
+    if (!kind) return FK_OK;
+    fk__dw_conv *d = fk__calloc(1, sizeof *d);
+    if (!d) return FK_ENOMEM;
+    d->g = *g;
+    d->kind = kind;
+    d->nblk = (g->Wo + 15) / 16;
+    d->nvec = nvec;
+    d->w = fk__malloc(sizeof(float) * (size_t)g->C * T);
+    if (!d->w) goto oom;
+    memcpy(d->w, w, sizeof(float) * (size_t)g->C * T);
+    if (kind == DW_ROWS_S1) {
+        d->masks = fk__malloc(sizeof(uint16_t) * (size_t)d->nblk * g->kw);
+        if (!d->masks) goto oom;
+        for (int b = 0; b < d->nblk; b++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                int i0 = b * 16 - g->pl + kx * g->dw; /* input column of lane 0 */
+                d->masks[b * g->kw + kx] = lanes16(-i0, g->W - i0);
+            }
+    } else if (kind == DW_FLAT_S1 || kind == DW_FLAT_GATHER) {
+        d->toff = fk__malloc(sizeof(int) * (size_t)T);
+        d->masks = fk__malloc(sizeof(uint16_t) * (size_t)nvec * T);
+        if (kind == DW_FLAT_GATHER) d->gidx = fk__malloc(sizeof(int32_t) * (size_t)nvec * 16);
+        if (!d->toff || !d->masks || (kind == DW_FLAT_GATHER && !d->gidx)) goto oom;
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++)
+                d->toff[ky * g->kw + kx] = (ky * g->dh - g->pt) * g->W + kx * g->dw - g->pl;
+        for (int v = 0; v < nvec; v++) {
+            for (int t = 0; t < T; t++) d->masks[(size_t)v * T + t] = 0;
+            for (int l = 0; l < 16; l++) {
+                int p = v * 16 + l;
+                if (d->gidx) d->gidx[v * 16 + l] = 0;
+                if (p >= HWo) continue;
+                int oy = p / g->Wo, ox = p % g->Wo;
+                if (d->gidx) d->gidx[v * 16 + l] = oy * g->sh * g->W + ox * g->sw;
+                for (int ky = 0; ky < g->kh; ky++)
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        int iy = oy * g->sh - g->pt + ky * g->dh, ix = ox * g->sw - g->pl + kx * g->dw;
+                        if (iy >= 0 && iy < g->H && ix >= 0 && ix < g->W)
+                            d->masks[(size_t)v * T + ky * g->kw + kx] |= (uint16_t)(1u << l);
+                    }
+            }
+        }
+    }
+    *out = d;
+    return FK_OK;
+oom:
+    fk__dw_conv_free(d);
+    return FK_ENOMEM;
+}
+
+#ifdef FK_HAVE_X86
+
+static inline __attribute__((always_inline)) FK_AVX512 void store_out(const fk__epilogue *e, int c, __m512 acc,
+                                                                       float *dst, __mmask16 m) {
+    __m512 v = _mm512_add_ps(acc, _mm512_set1_ps(e->bias[c]));
+    __m512 sl = e->slope ? _mm512_set1_ps(e->slope[c]) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(dst, m, fk__act_vec(e, v, sl));
+}
+
+/* ---- rows, stride 1 ------------------------------------------------------------------------------------ */
+
+/* 3x3, no dilation: R output rows from R + 2 input rows, U column blocks; each input vector is loaded once
+ * per step and used for every (output row, tap row) pair it belongs to. */
+static inline __attribute__((always_inline)) FK_AVX512 void rows3_step(const fk__dw_conv *d, const fk__epilogue *e,
+                                                                       const float *xc, float *yc, int c,
+                                                                       const __m512 *w9, int oy, int bk,
+                                                                       const int U) {
+    const fk__conv_geom *g = &d->g;
+    enum { R = 4 };
+    __m512 acc[R][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int u = 0; u < U; u++) acc[r][u] = _mm512_setzero_ps();
+#pragma GCC unroll 6
+    for (int i = 0; i < R + 2; i++) {
+        int iy = oy - g->pt + i;
+        if (iy < 0 || iy >= g->H) continue;
+        const float *xr = xc + (size_t)iy * g->W;
+#pragma GCC unroll 2
+        for (int u = 0; u < U; u++) {
+            int b = bk + u, i0 = b * 16 - g->pl;
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++) {
+                __m512 v = _mm512_maskz_loadu_ps(d->masks[b * 3 + kx], xr + i0 + kx);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+                    if (i - r >= 0 && i - r < 3) acc[r][u] = _mm512_fmadd_ps(v, w9[(i - r) * 3 + kx], acc[r][u]);
+            }
+        }
+    }
+    /* the next row group's new input rows: L3 is far, and the hardware prefetcher misses these six-row walks */
+#pragma GCC unroll 4
+    for (int i = R + 2; i < 2 * R + 2; i++)
+#pragma GCC unroll 2
+        for (int u = 0; u < U; u++) {
+            const char *pf = (const char *)(xc + (size_t)(oy - g->pt + i) * g->W + (bk + u) * 16);
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 63, _MM_HINT_T0);
+        }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        if (oy + r >= g->Ho) break;
+#pragma GCC unroll 2
+        for (int u = 0; u < U; u++) {
+            int x0 = (bk + u) * 16;
+            store_out(e, c, acc[r][u], yc + (size_t)(oy + r) * g->Wo + x0, lanes16(0, g->Wo - x0));
+        }
+    }
+}
+
+static FK_AVX512 void dw_rows_s1(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
+                                 int c1) {
+    const fk__conv_geom *g = &d->g;
+    int T = g->kh * g->kw;
+    int k3 = g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1;
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * g->H * g->W, *wc = d->w + (size_t)c * T;
+        float *yc = y + (size_t)c * g->Ho * g->Wo;
+        if (k3) {
+            __m512 w9[9];
+#pragma GCC unroll 9
+            for (int k = 0; k < 9; k++) w9[k] = _mm512_set1_ps(wc[k]);
+            for (int oy = 0; oy < g->Ho; oy += 4) {
+                int bk = 0;
+                for (; bk + 2 <= d->nblk; bk += 2) rows3_step(d, e, xc, yc, c, w9, oy, bk, 2);
+                if (bk < d->nblk) rows3_step(d, e, xc, yc, c, w9, oy, bk, 1);
+            }
+            continue;
+        }
+        /* any other kernel: one output row, two blocks at a time */
+        for (int oy = 0; oy < g->Ho; oy++)
+            for (int bk = 0; bk < d->nblk; bk += 2) {
+                int two = bk + 1 < d->nblk;
+                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+                for (int ky = 0; ky < g->kh; ky++) {
+                    int iy = oy - g->pt + ky * g->dh;
+                    if (iy < 0 || iy >= g->H) continue;
+                    const float *xr = xc + (size_t)iy * g->W;
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        __m512 wv = _mm512_set1_ps(wc[ky * g->kw + kx]);
+                        int i0 = bk * 16 - g->pl + kx * g->dw;
+                        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(d->masks[bk * g->kw + kx], xr + i0), wv, a0);
+                        if (two)
+                            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(d->masks[(bk + 1) * g->kw + kx], xr + i0 + 16),
+                                                 wv, a1);
+                    }
+                }
+                float *yr = yc + (size_t)oy * g->Wo + bk * 16;
+                store_out(e, c, a0, yr, lanes16(0, g->Wo - bk * 16));
+                if (two) store_out(e, c, a1, yr + 16, lanes16(0, g->Wo - bk * 16 - 16));
+            }
+    }
+}
+
+/* ---- rows, stride 2, 3x3 --------------------------------------------------------------------------------- */
+
+/* The three tap vectors of input row XR for output columns [16*b, 16*b + 16): columns 2*ox - pl + kx. */
+static inline __attribute__((always_inline)) FK_AVX512 void s2_taps(const fk__dw_conv *d, const float *xr, int b,
+                                                                    __m512 *t0, __m512 *t1, __m512 *t2) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i sh1 = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    int W = d->g.W, i0 = 32 * b - d->g.pl;
+    __m512 a = _mm512_maskz_loadu_ps(lanes16(-i0, W - i0), xr + i0);
+    __m512 bb = _mm512_maskz_loadu_ps(lanes16(-i0 - 16, W - i0 - 16), xr + i0 + 16);
+    __m512 cc = _mm512_maskz_loadu_ps(lanes16(-i0 - 32, W - i0 - 32) & 1, xr + i0 + 32);
+    __m512 e0 = _mm512_permutex2var_ps(a, even, bb);
+    *t0 = e0;
+    *t1 = _mm512_permutex2var_ps(a, odd, bb);
+    *t2 = _mm512_permutex2var_ps(e0, sh1, cc);
+}
+
+static FK_AVX512 void dw_rows_s2(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
+                                 int c1) {
+    const fk__conv_geom *g = &d->g;
+    enum { R = 4 }; /* output rows per step: input rows 2*oy - pt .. 2*(oy + R - 1) - pt + 2 */
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * g->H * g->W, *wc = d->w + (size_t)c * 9;
+        float *yc = y + (size_t)c * g->Ho * g->Wo;
+        __m512 w9[9];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++) w9[k] = _mm512_set1_ps(wc[k]);
+        for (int oy = 0; oy < g->Ho; oy += R)
+            for (int b = 0; b < d->nblk; b++) {
+                __m512 acc[R];
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 9
+                for (int i = 0; i < 2 * R + 1; i++) {
+                    int iy = 2 * oy - g->pt + i;
+                    if (iy < 0 || iy >= g->H) continue;
+                    __m512 t0, t1, t2;
+                    s2_taps(d, xc + (size_t)iy * g->W, b, &t0, &t1, &t2);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) {
+                        int ky = i - 2 * r;
+                        if (ky < 0 || ky > 2) continue;
+                        acc[r] = _mm512_fmadd_ps(t0, w9[ky * 3], acc[r]);
+                        acc[r] = _mm512_fmadd_ps(t1, w9[ky * 3 + 1], acc[r]);
+                        acc[r] = _mm512_fmadd_ps(t2, w9[ky * 3 + 2], acc[r]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    if (oy + r >= g->Ho) break;
+                    store_out(e, c, acc[r], yc + (size_t)(oy + r) * g->Wo + b * 16, lanes16(0, g->Wo - b * 16));
+                }
+            }
+    }
+}
+
+/* ---- flat: small maps ------------------------------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) FK_AVX512 void dw_flat(const fk__dw_conv *d, const fk__epilogue *e,
+                                                                    const float *x, float *y, int c0, int c1,
+                                                                    const int gather) {
+    const fk__conv_geom *g = &d->g;
+    int T = g->kh * g->kw, nv = d->nvec, HW = g->H * g->W, HWo = g->Ho * g->Wo;
+    long n = (long)(c1 - c0) * nv;
+    enum { G = 4 };
+    for (long it = 0; it < n; it += G) {
+        int cc[G], vv[G];
+        __m512 acc[G];
+        __m512i gi[G];
+#pragma GCC unroll 4
+        for (int k = 0; k < G; k++) {
+            long j = it + k < n ? it + k : n - 1; /* a short last group recomputes its last item */
+            cc[k] = c0 + (int)(j / nv), vv[k] = (int)(j % nv);
+            acc[k] = _mm512_setzero_ps();
+            gi[k] = gather ? _mm512_loadu_si512(d->gidx + vv[k] * 16) : _mm512_setzero_si512();
+        }
+        for (int t = 0; t < T; t++) {
+#pragma GCC unroll 4
+            for (int k = 0; k < G; k++) {
+                __mmask16 m = d->masks[(size_t)vv[k] * T + t];
+                const float *src = x + (size_t)cc[k] * HW + d->toff[t];
+                __m512 v = gather ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, gi[k], src, 4)
+                                  : _mm512_maskz_loadu_ps(m, src + vv[k] * 16);
+                acc[k] = _mm512_fmadd_ps(v, _mm512_set1_ps(d->w[(size_t)cc[k] * T + t]), acc[k]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < G; k++)
+            store_out(e, cc[k], acc[k], y + (size_t)cc[k] * HWo + vv[k] * 16, lanes16(0, HWo - vv[k] * 16));
+    }
+}
+
+static FK_AVX512 void dw_flat_s1(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
+                                 int c1) {
+    dw_flat(d, e, x, y, c0, c1, 0);
+}
+
+static FK_AVX512 void dw_flat_gather(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
+                                     int c1) {
+    dw_flat(d, e, x, y, c0, c1, 1);
+}
+
+typedef struct dw_run {
+    const fk__dw_conv *d;
+    const fk__epilogue *e;
+    const float *x;
+    float *y;
+    int chunks;
+} dw_run;
+
+static void dw_task(void *arg, int i) {
+    const dw_run *r = arg;
+    const fk__dw_conv *d = r->d;
+    int C = d->g.C, c0 = (int)((long)C * i / r->chunks), c1 = (int)((long)C * (i + 1) / r->chunks);
+    switch (d->kind) {
+    case DW_ROWS_S1: dw_rows_s1(d, r->e, r->x, r->y, c0, c1); break;
+    case DW_ROWS_S2: dw_rows_s2(d, r->e, r->x, r->y, c0, c1); break;
+    case DW_FLAT_S1: dw_flat_s1(d, r->e, r->x, r->y, c0, c1); break;
+    default: dw_flat_gather(d, r->e, r->x, r->y, c0, c1); break;
+    }
+}
+
+void fk__dw_conv_run(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, fk__pool *pool,
+                     int threads) {
+    int chunks = threads < d->g.C ? threads : d->g.C;
+    if (chunks > DW_MAX_CHUNKS) chunks = DW_MAX_CHUNKS;
+    if (chunks < 1) chunks = 1;
+    dw_run r = {d, e, x, y, chunks};
+    if (chunks > 1) fk__pool_for(pool, threads, chunks, dw_task, &r);
+    else dw_task(&r, 0);
+}
+
+#else
+
+void fk__dw_conv_run(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, fk__pool *pool,
+                     int threads) {
+    (void)d, (void)e, (void)x, (void)y, (void)pool, (void)threads;
+}
+
+#endif

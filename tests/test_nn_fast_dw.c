@@ -1,0 +1,346 @@
+/*
+ * test_nn_fast_dw.c — the executor's newer fast kernels against the plain reference kernels (ops_ref.c):
+ * NCHW depthwise convolution without padded planes (fast_dw.c: rows stride 1, rows stride 2, flat small maps
+ * by masked loads or gathers), direct convolution for few input channels (fast_direct.c), and Slice, Concat,
+ * Softmax (fast_copy.c) and Exp (fast_elt.c). Shapes are random (odd sizes, 1-wide maps, asymmetric pads,
+ * strides 1-3, dilations, every fused activation, batches) plus the models' own layer shapes (fr_detect,
+ * fr_landmark); each case also runs on 2 threads and must give the same bytes. Tolerance: max |fast - ref| /
+ * max(1, |ref|) <= 1e-4. Graph, nodes and run contexts are built by hand.
+ */
+#include "fk_test.h"
+#include "nn/fast.h"
+
+#include <stdint.h>
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rnd_f(void) { return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f; }
+
+static double max_rel_err(const float *a, const float *ref, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] == ref[i]) continue; /* also equal infinities */
+        double d = fabs((double)a[i] - ref[i]) / fmax(1.0, fabs((double)ref[i]));
+        if (!(d <= m)) m = d; /* NaN counts as a failure */
+    }
+    return m;
+}
+
+static void set_tensor(fk__tensor *t, const char *name, int kind, int rank, const int64_t *dims, void *data) {
+    memset(t, 0, sizeof *t);
+    t->name = (char *)name;
+    t->dtype = FK__DT_F32;
+    t->kind = kind;
+    t->rank = rank;
+    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
+    t->data = data;
+    t->alias_of = -1;
+    t->producer = -1;
+}
+
+/* ---- convolutions ------------------------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int batch, C, O, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group, act, has_bias, slope_n;
+} conv_case;
+
+static int conv_fast_runs;
+
+/* Runs the case through the fast kernel (1 and 2 threads) and the reference; returns the max error. */
+static double run_conv(const conv_case *k, fk__pool *pool2) {
+    int Ho = (k->H + k->pt + k->pb - k->dh * (k->kh - 1) - 1) / k->sh + 1;
+    int Wo = (k->W + k->pl + k->pr - k->dw * (k->kw - 1) - 1) / k->sw + 1;
+    if (Ho < 1 || Wo < 1) return 0;
+    int Cg = k->C / k->group;
+    size_t nx = (size_t)k->batch * k->C * k->H * k->W, ny = (size_t)k->batch * k->O * Ho * Wo;
+    size_t nw = (size_t)k->O * Cg * k->kh * k->kw;
+    float *x = fk__malloc(nx * 4), *w = fk__malloc(nw * 4), *bias = fk__malloc((size_t)k->O * 4);
+    float *slope = fk__malloc((size_t)k->O * 4), *y1 = fk__malloc(ny * 4), *y2 = fk__malloc(ny * 4);
+    float *yr = fk__malloc(ny * 4);
+    for (size_t i = 0; i < nx; i++) x[i] = rnd_f();
+    for (size_t i = 0; i < nw; i++) w[i] = rnd_f();
+    for (int i = 0; i < k->O; i++) bias[i] = rnd_f(), slope[i] = rnd_f() * 0.5f;
+    fk__tensor t[5];
+    int64_t xd[4] = {k->batch, k->C, k->H, k->W}, yd[4] = {k->batch, k->O, Ho, Wo};
+    int64_t wd[4] = {k->O, Cg, k->kh, k->kw}, bd[1] = {k->O}, sd[3] = {k->slope_n, 1, 1};
+    set_tensor(&t[0], "x", FK__T_INPUT, 4, xd, NULL);
+    set_tensor(&t[1], "w", FK__T_CONST, 4, wd, w);
+    set_tensor(&t[2], "b", FK__T_CONST, 1, bd, bias);
+    set_tensor(&t[3], "y", FK__T_ACT, 4, yd, NULL);
+    set_tensor(&t[4], "slope", FK__T_CONST, 3, sd, slope);
+    int in[3] = {0, 1, k->has_bias ? 2 : -1}, out[1] = {3};
+    fk__node n;
+    memset(&n, 0, sizeof n);
+    n.op = FK__OP_CONV;
+    n.name = "conv";
+    n.n_in = k->has_bias ? 3 : 2;
+    n.in = in;
+    n.n_out = 1;
+    n.out = out;
+    n.a.layout = FK__NCHW;
+    n.a.kernel[0] = k->kh, n.a.kernel[1] = k->kw;
+    n.a.stride[0] = k->sh, n.a.stride[1] = k->sw;
+    n.a.dilation[0] = k->dh, n.a.dilation[1] = k->dw;
+    n.a.pads[0] = k->pt, n.a.pads[1] = k->pl, n.a.pads[2] = k->pb, n.a.pads[3] = k->pr;
+    n.a.group = k->group;
+    n.a.act = k->act;
+    n.a.act_a = k->act == FK__ACT_CLIP ? 0.0f : 0.1f;
+    n.a.act_b = 6.0f;
+    n.a.act_slope = k->act == FK__ACT_PRELU ? 4 : -1;
+    fk__graph g;
+    memset(&g, 0, sizeof g);
+    g.t = t;
+    g.nt = 5;
+    g.n = &n;
+    g.nn = 1;
+    g.format = "test";
+    g.source = "test";
+    FK_CHECK_INT(fk__fast_prepare(&g, &n), FK_OK);
+    fk__kernel_fn fn = fk__fast_kernel(&n);
+    FK_CHECK(fn != NULL);
+    double err = 0;
+    if (fn) {
+        conv_fast_runs++;
+        unsigned char *scratch = fk__malloc(n.scratch_bytes ? n.scratch_bytes : 1);
+        void *data[5] = {x, w, bias, yr, slope};
+        fk__run_ctx cx = {&g, data, scratch, 1, NULL};
+        FK_CHECK_INT(fk__ref_kernel(FK__OP_CONV)(&cx, &n), FK_OK);
+        data[3] = y1;
+        FK_CHECK_INT(fn(&cx, &n), FK_OK);
+        err = max_rel_err(y1, yr, ny);
+        data[3] = y2;
+        cx.threads = 2;
+        cx.pool = pool2;
+        FK_CHECK_INT(fn(&cx, &n), FK_OK);
+        FK_CHECK(memcmp(y1, y2, ny * 4) == 0);
+        fk__free(scratch);
+    }
+    if (n.prep_free) n.prep_free(n.prep);
+    fk__free(x), fk__free(w), fk__free(bias), fk__free(slope), fk__free(y1), fk__free(y2), fk__free(yr);
+    return err;
+}
+
+static void check_conv(const conv_case *k, fk__pool *pool2, const char *what, int i) {
+    double e = run_conv(k, pool2);
+    if (e > 1e-4)
+        fprintf(stderr, "%s %d: b%d C%d O%d %dx%d k%dx%d s%d,%d d%d,%d p%d,%d,%d,%d g%d act%d bias%d: error %g\n", what,
+                i, k->batch, k->C, k->O, k->H, k->W, k->kh, k->kw, k->sh, k->sw, k->dh, k->dw, k->pt, k->pl, k->pb,
+                k->pr, k->group, k->act, k->has_bias, e);
+    FK_CHECK_NEAR(e, 0, 1e-4);
+}
+
+static conv_case random_conv(int depthwise) {
+    conv_case k;
+    memset(&k, 0, sizeof k);
+    k.batch = rnd_in(1, 2);
+    int ks[] = {1, 2, 3, 3, 3, 3, 5, 7};
+    k.kh = ks[rnd_in(0, 7)];
+    k.kw = rnd_in(0, 3) ? k.kh : ks[rnd_in(0, 7)];
+    k.sh = rnd_in(0, 2) ? rnd_in(1, 2) : 3, k.sw = rnd_in(0, 3) ? k.sh : rnd_in(1, 3);
+    k.dh = rnd_in(0, 4) ? 1 : rnd_in(2, 3), k.dw = rnd_in(0, 3) ? k.dh : rnd_in(1, 3);
+    k.pt = rnd_in(0, 3), k.pl = rnd_in(0, 3), k.pb = rnd_in(0, 3), k.pr = rnd_in(0, 3);
+    int big = rnd_in(0, 5) == 0;
+    k.H = rnd_in(1, big ? 70 : 24), k.W = rnd_in(1, big ? 90 : 24);
+    if (depthwise) {
+        k.C = k.O = k.group = rnd_in(1, 40);
+    } else {
+        k.C = rnd_in(1, 4), k.O = rnd_in(1, 40), k.group = 1;
+        k.sw = rnd_in(1, 2); /* the direct kernel's strides */
+    }
+    k.act = rnd_in(0, 6);
+    k.has_bias = rnd_in(0, 3) != 0;
+    k.slope_n = rnd_in(0, 1) ? k.O : 1;
+    return k;
+}
+
+static void test_convs(fk__pool *pool2) {
+    /* the models' shapes: fr_detect, fr_landmark, fr_feature's first layer */
+    const conv_case fixed[] = {
+        {1, 3, 16, 240, 320, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_RELU, 1, 1},
+        {1, 1, 32, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_RELU, 1, 1},
+        {1, 3, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_PRELU, 1, 64},
+        {1, 16, 16, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, FK__ACT_RELU, 1, 1},
+        {1, 32, 32, 120, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 32, FK__ACT_RELU, 1, 1},
+        {1, 64, 64, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
+        {1, 128, 128, 15, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
+        {1, 256, 256, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 256, FK__ACT_RELU, 1, 1},
+        {1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
+        {1, 128, 128, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
+        {1, 256, 256, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_RELU, 1, 1},
+        {1, 128, 128, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_CLIP, 1, 1},
+        {1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
+        {2, 24, 24, 17, 33, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 24, FK__ACT_NONE, 0, 1},
+        {1, 8, 8, 9, 13, 3, 3, 3, 3, 2, 2, 1, 0, 2, 1, 8, FK__ACT_LEAKY, 1, 1},
+    };
+    for (size_t i = 0; i < FK__ARRAY_LEN(fixed); i++) check_conv(&fixed[i], pool2, "fixed", (int)i);
+    for (int i = 0; i < 300; i++) {
+        conv_case k = random_conv(1);
+        check_conv(&k, pool2, "depthwise", i);
+    }
+    for (int i = 0; i < 150; i++) {
+        conv_case k = random_conv(0);
+        check_conv(&k, pool2, "direct", i);
+    }
+    FK_CHECK(conv_fast_runs > 400);
+}
+
+/* ---- Slice, Concat, Softmax, Exp ------------------------------------------------------------------------- */
+
+static float *rand_data(int64_t cnt, float lo, float hi) {
+    float *p = fk__malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
+    for (int64_t i = 0; i < cnt; i++) p[i] = lo + (hi - lo) * (rnd_f() + 1.0f) * 0.5f;
+    return p;
+}
+
+static int64_t numel_of(int rank, const int64_t *d) {
+    int64_t k = 1;
+    for (int i = 0; i < rank; i++) k *= d[i];
+    return k;
+}
+
+typedef struct op_case {
+    fk__tensor t[6];
+    int nt, in[5], out[1];
+    fk__node n;
+} op_case;
+
+static void op_init(op_case *c, int op, int nin) {
+    memset(c, 0, sizeof *c);
+    c->n.op = op;
+    c->n.name = (char *)fk__op_name(op);
+    c->n.n_in = nin;
+    c->n.in = c->in;
+    c->n.n_out = 1;
+    c->n.out = c->out;
+    for (int i = 0; i < nin; i++) c->in[i] = i;
+    c->out[0] = nin;
+    c->nt = nin + 1;
+    c->n.a.act_slope = -1;
+}
+
+/* Fast (2 threads) against the reference; -1 when no fast kernel was chosen. */
+static double run_op(op_case *c, fk__pool *pool2) {
+    fk__graph g;
+    memset(&g, 0, sizeof g);
+    g.t = c->t;
+    g.nt = c->nt;
+    g.n = &c->n;
+    g.nn = 1;
+    g.source = "test";
+    g.format = "test";
+    fk__tensor *yt = &c->t[c->out[0]];
+    int64_t ny = numel_of(yt->rank, yt->dims);
+    FK_CHECK_INT(fk__fast_prepare(&g, &c->n), FK_OK);
+    fk__kernel_fn fn = fk__fast_kernel(&c->n);
+    double err = -1;
+    if (fn) {
+        float *y1 = fk__malloc((size_t)ny * 4 + 4), *y2 = fk__malloc((size_t)ny * 4 + 4);
+        unsigned char *scratch = fk__malloc(c->n.scratch_bytes + 64);
+        void *data[6];
+        for (int i = 0; i < c->nt; i++) data[i] = c->t[i].data;
+        data[c->out[0]] = y1;
+        fk__run_ctx cx = {&g, data, scratch, 2, pool2};
+        FK_CHECK_INT(fn(&cx, &c->n), FK_OK);
+        data[c->out[0]] = y2;
+        cx.threads = 1;
+        cx.pool = NULL;
+        FK_CHECK_INT(fk__ref_kernel(c->n.op)(&cx, &c->n), FK_OK);
+        err = max_rel_err(y1, y2, (size_t)ny);
+        fk__free(y1), fk__free(y2), fk__free(scratch);
+    }
+    if (c->n.prep_free) c->n.prep_free(c->n.prep);
+    for (int i = 0; i < c->nt; i++) fk__free(c->t[i].data);
+    return err;
+}
+
+static void test_ops(fk__pool *pool2) {
+    int fast_seen[FK__OP_COUNT] = {0};
+    for (int it = 0; it < 800; it++) {
+        op_case c;
+        int kind = it % 4;
+        if (kind == 0) { /* Slice: any starts/steps on the outer axes, step 1 on the last (else the reference runs) */
+            op_init(&c, FK__OP_SLICE, 1);
+            int r = rnd_in(1, 4);
+            int64_t d[4], o[4];
+            for (int i = 0; i < r; i++) {
+                d[i] = rnd_in(1, i == 1 ? 500 : 9);
+                int64_t step = i == r - 1 ? (rnd_in(0, 5) ? 1 : 2) : (rnd_in(0, 2) ? 1 : rnd_in(0, 1) ? 2 : -1);
+                int64_t start = rnd_in(0, (int)d[i] - 1), cnt;
+                if (step > 0) cnt = rnd_in(1, (int)((d[i] - start + step - 1) / step));
+                else cnt = rnd_in(1, (int)(start + 1));
+                c.n.a.s_axes[i] = i, c.n.a.s_starts[i] = start, c.n.a.s_steps[i] = step;
+                c.n.a.s_ends[i] = start + cnt * step;
+                o[i] = cnt;
+            }
+            c.n.a.s_n = r;
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(numel_of(r, d), -1, 1));
+            set_tensor(&c.t[1], "y", FK__T_ACT, r, o, NULL);
+        } else if (kind == 1) { /* Concat along any axis */
+            int nin = rnd_in(1, 4), r = rnd_in(1, 4), ax = rnd_in(0, r - 1);
+            op_init(&c, FK__OP_CONCAT, nin);
+            int64_t d[4], o[4];
+            for (int i = 0; i < r; i++) d[i] = rnd_in(1, i == 1 ? 300 : 6);
+            memcpy(o, d, sizeof o);
+            o[ax] = 0;
+            for (int k = 0; k < nin; k++) {
+                int64_t dk[4];
+                memcpy(dk, d, sizeof dk);
+                dk[ax] = rnd_in(1, rnd_in(0, 1) ? 4 : 40);
+                o[ax] += dk[ax];
+                set_tensor(&c.t[k], "x", FK__T_INPUT, r, dk, rand_data(numel_of(r, dk), -1, 1));
+            }
+            c.n.a.axis = ax;
+            set_tensor(&c.t[nin], "y", FK__T_ACT, r, o, NULL);
+        } else if (kind == 2) { /* Softmax along any axis; last-axis lengths 2, 4, 8, 16 take the butterfly path */
+            op_init(&c, FK__OP_SOFTMAX, 1);
+            int r = rnd_in(1, 4), ax = rnd_in(0, r - 1);
+            int64_t d[4];
+            for (int i = 0; i < r; i++) d[i] = rnd_in(1, 12);
+            if (rnd_in(0, 1)) {
+                ax = r - 1;
+                int Ls[] = {2, 4, 8, 16, 3, 37};
+                d[ax] = Ls[rnd_in(0, 5)];
+                d[0] = rnd_in(1, 900);
+            }
+            c.n.a.axis = ax;
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(numel_of(r, d), -30, 30));
+            set_tensor(&c.t[1], "y", FK__T_ACT, r, d, NULL);
+        } else { /* Exp, into overflow and underflow */
+            op_init(&c, FK__OP_EXP, 1);
+            int64_t d[1] = {rnd_in(1, 3000)};
+            set_tensor(&c.t[0], "x", FK__T_INPUT, 1, d, rand_data(d[0], rnd_in(0, 1) ? -4 : -110, rnd_in(0, 1) ? 4 : 95));
+            set_tensor(&c.t[1], "y", FK__T_ACT, 1, d, NULL);
+        }
+        int op = c.n.op;
+        double e = run_op(&c, pool2);
+        if (e >= 0) fast_seen[op]++;
+        if (e > 1e-4) fprintf(stderr, "op %s case %d: error %g\n", fk__op_name(op), it, e);
+        FK_CHECK(e <= 1e-4);
+    }
+    int ops[] = {FK__OP_SLICE, FK__OP_CONCAT, FK__OP_SOFTMAX, FK__OP_EXP};
+    for (size_t i = 0; i < FK__ARRAY_LEN(ops); i++) {
+        if (fast_seen[ops[i]] < 50) fprintf(stderr, "fast kernel for %s ran %d times\n", fk__op_name(ops[i]), fast_seen[ops[i]]);
+        FK_CHECK(fast_seen[ops[i]] >= 50);
+    }
+}
+
+int main(void) {
+    if (!fk__cpu_avx512()) {
+        printf("no AVX-512 on this CPU: the fast kernels are not compiled in, nothing to compare\n");
+        return fk_t_finish();
+    }
+    fk__pool *pool2 = fk__pool_create(2);
+    unsigned old = fk__cpu_set_ftz();
+    test_convs(pool2);
+    test_ops(pool2);
+    fk__cpu_restore(old);
+    fk__pool_destroy(pool2);
+    FK_CHECK_INT(fk_mem_in_use(), 0);
+    return fk_t_finish();
+}
