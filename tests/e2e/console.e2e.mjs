@@ -365,6 +365,17 @@ await step('records: the searches are found by name, with thumbnails and detail;
   check(lines.length >= 2 && lines.slice(1).every((l) => l.includes('Barack Obama')), `CSV rows: ${lines.slice(1, 3).join(' | ')}`);
   const row = lines[1].split(',');
   check(row[head.indexOf('decision')] === 'match' && Number(row[head.indexOf('score')]) > 0, `CSV row: ${lines[1]}`);
+  // More filters: not matched -> nothing (both searches matched); source + score range -> both records.
+  await admin.selectOption('.filters [name=matched]', 'false');
+  await admin.click('.filters button[type=submit]');
+  await admin.waitForFunction(() => !document.querySelector('[data-testid=records-table] tr[data-record]'));
+  await admin.click('.filters button[type=button]');
+  await admin.fill('.filters [name=source]', 'console');
+  await admin.fill('.filters [name=min_score]', '0.5');
+  await admin.fill('.filters [name=max_score]', '1');
+  await admin.selectOption('.filters [name=matched]', 'true');
+  await admin.click('.filters button[type=submit]');
+  await admin.waitForFunction(() => document.querySelectorAll('[data-testid=records-table] tr[data-record]').length === 2);
   await admin.click('[data-testid=records-table] tr[data-record]');
   await admin.waitForSelector('.modal .kv');
   await admin.waitForFunction(() => [...document.querySelectorAll('.modal .pair img')].some((i) => i.complete && i.naturalWidth > 0));
@@ -384,10 +395,37 @@ await step("dashboard: today's counts and the per-source table from /stats", asy
   await shot(admin, 'dashboard-today');
 });
 
-await step('users, API keys (create, last used, revoke), help (admin answers), audit chain', async () => {
+await step('users (new with a one-time password, disable/enable, role, reset), API keys (create, last used, revoke), help, audit query + CSV + chain', async () => {
   await nav(admin, 'users');
   await admin.waitForSelector('[data-user=auditor]');
+  // A new operator without a password gets a one-time password; disable, enable, reset, role change.
+  await admin.click('[data-testid=user-new]');
+  await admin.fill('[data-testid=user-form] [name=username]', 'clerk');
+  await admin.selectOption('[data-testid=user-form] [name=role]', 'operator');
+  await admin.click('[data-testid=user-form] button.primary');
+  await admin.waitForSelector('[data-testid=otp] code');
+  await admin.waitForSelector('[data-user=clerk]');
+  await admin.click('[data-user=clerk] [data-testid=user-toggle]');
+  await admin.waitForFunction(() => document.querySelector('[data-user=clerk] [data-testid=user-status]')?.textContent === '已停用');
+  const u1 = (await apiGet(admin, 'users')).body.items.find((u) => u.username === 'clerk');
+  check(u1.disabled === true, `clerk not disabled: ${JSON.stringify(u1)}`);
+  await admin.click('[data-user=clerk] [data-testid=user-toggle]');
+  await admin.waitForFunction(() => document.querySelector('[data-user=clerk] [data-testid=user-status]')?.textContent === '正常');
+  await admin.click('[data-user=clerk] [data-testid=user-edit]');
+  await admin.selectOption('[data-testid=user-form] [name=role]', 'auditor');
+  await admin.click('[data-testid=user-form] button.primary');
+  await admin.waitForFunction(() => document.querySelector('[data-user=clerk] td:nth-child(2)')?.textContent === '审计员');
+  const otp1 = (await admin.textContent('[data-testid=otp] code')).trim();
+  await admin.click('[data-user=clerk] [data-testid=user-reset]');
+  await admin.waitForFunction((o) => { const c = document.querySelector('[data-testid=otp] code'); return c && c.textContent.trim() !== o; }, otp1);
+  PW.clerk = (await admin.textContent('[data-testid=otp] code')).trim();
   await shot(admin, 'users');
+  // The one-time password works once: the clerk must choose a new password, then lands in the console.
+  const c = await newPage();
+  await login(c, BASE, 'clerk', PW.clerk);
+  check(PW.clerk.endsWith('-2'), 'the one-time password did not ask for a new one');
+  check((await c.textContent('[data-testid=who]')).includes('审计员'), 'clerk is not an auditor');
+  await c.context().close();
   await nav(admin, 'apikeys');
   await admin.fill('form input[required]', 'gate-1');
   await admin.click('form button.primary');
@@ -421,7 +459,14 @@ await step('users, API keys (create, last used, revoke), help (admin answers), a
   await nav(admin, 'audit');
   await admin.waitForSelector('[data-testid=chain] [data-ok="1"]');
   await admin.waitForSelector('[data-testid=audit-table] tbody tr');
+  // Query by what (the person edit), then the same query as CSV.
+  await admin.fill('[data-testid=audit-filters] [name=action]', 'PUT /api/v1/persons');
+  await admin.click('[data-testid=audit-filters] button[type=submit]');
+  await admin.waitForFunction(() => { const r = [...document.querySelectorAll('[data-testid=audit-table] tbody tr')]; return r.length >= 1 && r.every((x) => x.textContent.includes('PUT /api/v1/persons')); });
   await shot(admin, 'audit');
+  const [adl] = await Promise.all([admin.waitForEvent('download'), admin.click('[data-testid=audit-csv]')]);
+  const acsv = fs.readFileSync(await adl.path(), 'utf8').replace(/^\ufeff/, '').split(/\r?\n/).filter(Boolean);
+  check(acsv[0].startsWith('id,time,actor') && acsv.length >= 2 && acsv.slice(1).every((l) => l.includes('PUT /api/v1/persons')), `audit CSV: ${acsv.slice(0, 2).join(' | ')}`);
 });
 
 await step('a failed save keeps what was typed (network error)', async () => {

@@ -47,12 +47,12 @@ export function Audit(_: { me: Me }) {
           : <span class="bad" data-ok="0">✘ {t('audit.chain_bad', { id: chain.first_bad ?? '?' })}</span>)}
         {' '}<button type="button" class="link" onClick={verify}>{t('audit.verify')}</button>
       </div>
-      <form class="filters" onSubmit={(e) => { e.preventDefault(); setPage(1); setApplied({ ...f }); }}>
-        <Field label={t('audit.actor')}><input value={f.actor} placeholder="user:admin" onInput={set('actor')} /></Field>
-        <Field label={t('audit.action')}><input value={f.action} placeholder="POST /api/v1/persons" onInput={set('action')} /></Field>
-        <Field label={t('audit.status')}><input type="number" value={f.status} onInput={set('status')} /></Field>
-        <Field label={t('records.from')}><input type="datetime-local" value={f.from} onInput={set('from')} /></Field>
-        <Field label={t('records.to')}><input type="datetime-local" value={f.to} onInput={set('to')} /></Field>
+      <form class="filters" data-testid="audit-filters" onSubmit={(e) => { e.preventDefault(); setPage(1); setApplied({ ...f }); }}>
+        <Field label={t('audit.actor')}><input name="actor" value={f.actor} placeholder="user:admin" onInput={set('actor')} /></Field>
+        <Field label={t('audit.action')}><input name="action" value={f.action} placeholder="POST /api/v1/persons" onInput={set('action')} /></Field>
+        <Field label={t('audit.status')}><input type="number" name="status" value={f.status} onInput={set('status')} /></Field>
+        <Field label={t('records.from')}><input type="datetime-local" name="from" value={f.from} onInput={set('from')} /></Field>
+        <Field label={t('records.to')}><input type="datetime-local" name="to" value={f.to} onInput={set('to')} /></Field>
         <div class="row"><button type="submit" class="primary">{t('common.search')}</button><button type="button" onClick={() => { setF(EMPTY); setApplied(EMPTY); }}>{t('common.reset')}</button></div>
       </form>
       <Msg kind="error" text={err} />

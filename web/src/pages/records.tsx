@@ -46,14 +46,14 @@ export function Records({ me }: { me: Me }) {
     <section>
       <div class="page-head"><h2>{t('nav.records')}</h2><button type="button" data-testid="records-csv" disabled={csvBusy} onClick={csv}>{csvBusy ? t('common.wait') : t('common.csv')}</button></div>
       <form class="filters" onSubmit={(e) => { e.preventDefault(); setPage(1); setApplied({ ...f }); }}>
-        <Field label={t('records.from')}><input type="datetime-local" value={f.from} onInput={set('from')} /></Field>
-        <Field label={t('records.to')}><input type="datetime-local" value={f.to} onInput={set('to')} /></Field>
+        <Field label={t('records.from')}><input type="datetime-local" name="from" value={f.from} onInput={set('from')} /></Field>
+        <Field label={t('records.to')}><input type="datetime-local" name="to" value={f.to} onInput={set('to')} /></Field>
         <Field label={t('records.name')}><input name="name" value={f.name} onInput={set('name')} /></Field>
         <Field label={t('records.source')}><input name="source" value={f.source} onInput={set('source')} /></Field>
-        <Field label={t('records.min_score')}><input type="number" step="0.01" min="0" max="1" value={f.min_score} onInput={set('min_score')} /></Field>
-        <Field label={t('records.max_score')}><input type="number" step="0.01" min="0" max="1" value={f.max_score} onInput={set('max_score')} /></Field>
+        <Field label={t('records.min_score')}><input type="number" name="min_score" step="0.01" min="0" max="1" value={f.min_score} onInput={set('min_score')} /></Field>
+        <Field label={t('records.max_score')}><input type="number" name="max_score" step="0.01" min="0" max="1" value={f.max_score} onInput={set('max_score')} /></Field>
         <Field label={t('records.matched')}>
-          <select value={f.matched} onChange={set('matched')}>
+          <select name="matched" value={f.matched} onChange={set('matched')}>
             <option value="">{t('common.all')}</option><option value="true">{t('records.matched_yes')}</option><option value="false">{t('records.matched_no')}</option>
           </select></Field>
         <div class="row"><button type="submit" class="primary">{t('common.search')}</button><button type="button" onClick={() => { setF(EMPTY); setApplied(EMPTY); }}>{t('common.reset')}</button></div>

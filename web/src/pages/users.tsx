@@ -30,7 +30,7 @@ export function Users(_: { me: Me }) {
 
   return (
     <section>
-      <div class="page-head"><h2>{t('nav.users')}</h2><button type="button" class="primary" onClick={() => setEdit({})}>{t('users.new')}</button></div>
+      <div class="page-head"><h2>{t('nav.users')}</h2><button type="button" class="primary" data-testid="user-new" onClick={() => setEdit({})}>{t('users.new')}</button></div>
       <Msg kind="error" text={err} /><Msg kind="ok" text={ok} />
       {!list && !err && <Loading />}
       {list && (
@@ -42,10 +42,10 @@ export function Users(_: { me: Me }) {
               <td data-testid="user-status" class="wrap-sm">{u.disabled ? t('users.disabled') : locked(u) ? t('users.locked_until', { time: fmtTime(u.locked_until) }) : t('users.active')}</td>
               <td class="hide-sm">{u.last_login_at ? fmtTime(u.last_login_at) : '—'}</td>
               <td class="actions">
-                <button type="button" onClick={() => setEdit(u)}>{t('common.edit')}</button>
-                <button type="button" onClick={() => change(u, { disabled: !u.disabled })}>{u.disabled ? t('users.enable') : t('users.disable')}</button>
-                {locked(u) && <button type="button" onClick={() => change(u, { unlock: true })}>{t('users.unlock')}</button>}
-                <button type="button" onClick={() => resetPw(u)}>{t('users.reset')}</button>
+                <button type="button" data-testid="user-edit" onClick={() => setEdit(u)}>{t('common.edit')}</button>
+                <button type="button" data-testid="user-toggle" onClick={() => change(u, { disabled: !u.disabled })}>{u.disabled ? t('users.enable') : t('users.disable')}</button>
+                {locked(u) && <button type="button" data-testid="user-unlock" onClick={() => change(u, { unlock: true })}>{t('users.unlock')}</button>}
+                <button type="button" data-testid="user-reset" onClick={() => resetPw(u)}>{t('users.reset')}</button>
               </td>
             </tr>
           ))}</tbody>
@@ -71,10 +71,10 @@ function UserForm({ user, onClose, onSaved }: { user: any; onClose: () => void; 
   };
   return (
     <Modal title={user.id ? t('users.edit') : t('users.new')} onClose={onClose}>
-      <form onSubmit={save}>
-        <Field label={t('login.username')}><input required disabled={!!user.id} value={username} onInput={(e) => setUsername((e.target as HTMLInputElement).value)} /></Field>
-        <Field label={t('users.role')}><select value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>{ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}</select></Field>
-        {!user.id && <Field label={t('users.password_opt')}><input type="password" minLength={8} autocomplete="new-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} /></Field>}
+      <form onSubmit={save} data-testid="user-form">
+        <Field label={t('login.username')}><input name="username" required disabled={!!user.id} value={username} onInput={(e) => setUsername((e.target as HTMLInputElement).value)} /></Field>
+        <Field label={t('users.role')}><select name="role" value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>{ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}</select></Field>
+        {!user.id && <Field label={t('users.password_opt')}><input name="password" type="password" minLength={8} autocomplete="new-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} /></Field>}
         <Msg kind="error" text={err} />
         <div class="row"><button type="submit" class="primary">{t('common.save')}</button><button type="button" onClick={onClose}>{t('common.cancel')}</button></div>
       </form>
