@@ -617,7 +617,20 @@ static char *read_all(const char *path) {
 void *fk__http_start(fk_srv_t *s, char *err, size_t errsize);
 void fk__http_stop(void *d);
 
-static char *g_cert, *g_key;
+/* the running daemon with the PEM text libmicrohttpd points into (it must live as long as the daemon) */
+typedef struct http_daemon {
+    struct MHD_Daemon *d;
+    char *cert, *key;
+} http_daemon_t;
+
+/* libmicrohttpd's own error messages go to the server's log, not to stderr */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    fk__srv_log(cls, FK_LOG_WARN, "libmicrohttpd: %s", line);
+}
 
 void *fk__http_start(fk_srv_t *s, char *err, size_t errsize) {
     char host[256];
@@ -655,29 +668,44 @@ void *fk__http_start(fk_srv_t *s, char *err, size_t errsize) {
     /* Room for headers up to twice max_header: a head between max_header and that is answered 431 with our
      * JSON error (on_request); only a larger one meets libmicrohttpd's own 431 (plain HTML body). */
     size_t memlimit = 2 * s->cfg.max_header + 32768;
+    http_daemon_t *h = fk__calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errsize, "out of memory");
+        fk__free(cert);
+        fk__free(key);
+        return NULL;
+    }
     struct MHD_Daemon *d;
     if (cert)
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)s->cfg.request_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memlimit,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_HTTPS_MEM_CERT, cert,
-                             MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                             MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     else
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)s->cfg.request_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memlimit,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-    /* libmicrohttpd keeps pointers to the PEM text: it must live as long as the daemon */
-    fk__free(g_cert);
-    fk__free(g_key);
-    g_cert = cert;
-    g_key = key;
-    if (!d) snprintf(err, errsize, "cannot listen on %s (in use, or no permission)", s->cfg.listen);
-    return d;
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                             MHD_OPTION_END);
+    if (!d) {
+        snprintf(err, errsize, "cannot listen on %s (in use, or no permission)", s->cfg.listen);
+        fk__free(cert);
+        fk__free(key);
+        fk__free(h);
+        return NULL;
+    }
+    h->d = d;
+    h->cert = cert;
+    h->key = key;
+    return h;
 }
 
 /* graceful: stop accepting, wait (up to the request timeout) for connections in flight, then stop */
-void fk__http_stop(void *d) {
+void fk__http_stop(void *hd) {
+    http_daemon_t *h = hd;
+    if (!h) return;
+    struct MHD_Daemon *d = h->d;
     if (d) {
         MHD_quiesce_daemon(d);
         for (int i = 0; i < 100; i++) { /* 5 s at most: idle keep-alive connections also count */
@@ -688,7 +716,7 @@ void fk__http_stop(void *d) {
         }
         MHD_stop_daemon(d);
     }
-    fk__free(g_cert);
-    fk__free(g_key);
-    g_cert = g_key = NULL;
+    fk__free(h->cert);
+    fk__free(h->key);
+    fk__free(h);
 }
