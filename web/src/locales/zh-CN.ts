@@ -96,5 +96,8 @@ const zh: Record<string, string> = {
   'enrol.face_deleted': '人脸已删除。', 'enrol.q_good': '好', 'enrol.q_fair': '一般', 'enrol.q_poor': '差',
   'dash.range': '统计时段 {from} 至 {to}（{tz}）', 'dash.gallery': '已注册 {persons} 人、{faces} 张人脸', 'dash.total': '合计',
   'compare.manifest': '模型清单默认值 {v}', 'compare.in_effect': '服务当前设置 {v}', 'compare.use_default': '恢复默认',
+  'reason.missing username or password': '未填写用户名或密码', 'reason.wrong or expired captcha': '验证码错误或已过期',
+  'reason.unknown user': '用户不存在', 'reason.account locked': '账号已锁定', 'reason.account disabled': '账号已停用',
+  'reason.wrong password': '密码错误', 'reason.wrong password; account locked': '密码错误，账号已锁定',
 };
 export default zh;

@@ -22,7 +22,7 @@ export function ApiKeys(_: { me: Me }) {
   };
   const revoke = async (k: any) => {
     if (!confirm(t('keys.confirm_revoke', { name: k.name }))) return;
-    try { await del(`apikeys/${k.id}`); load(); } catch (e) { setErr(errMsg(e)); }
+    try { await del(`apikeys/${k.id}`); setFresh(''); load(); } catch (e) { setErr(errMsg(e)); }
   };
 
   return (

@@ -73,9 +73,16 @@ export function Audit(_: { me: Me }) {
       {fails && (fails.length === 0 ? <p class="muted">{t('common.none')}</p> : (
         <div class="table-wrap"><table data-testid="failures-table">
           <thead><tr><th>{t('records.time')}</th><th>{t('login.username')}</th><th class="hide-sm">{t('audit.address')}</th><th>{t('audit.reason')}</th></tr></thead>
-          <tbody>{fails.map((x) => <tr key={x.id}><td>{fmtTime(x.time)}</td><td>{x.username}</td><td class="hide-sm">{x.address}</td><td>{x.reason}</td></tr>)}</tbody>
+          <tbody>{fails.map((x) => <tr key={x.id}><td>{fmtTime(x.time)}</td><td>{x.username}</td><td class="hide-sm">{x.address}</td><td>{reasonText(x.reason)}</td></tr>)}</tbody>
         </table></div>
       ))}
     </section>
   );
+}
+
+// The service records login-failure reasons in English; Chinese words for the known ones.
+function reasonText(r: unknown): string {
+  const k = `reason.${String(r ?? '')}`;
+  const w = t(k);
+  return w === k ? String(r ?? '') : w;
 }
