@@ -62,6 +62,19 @@ check "missing --pairs is a usage error (rc=$rc)" '[ $rc = 2 ]'
 "$bin" eval detect --dataset nope >/dev/null 2>&1; rc=$?
 check "unknown dataset is a usage error (rc=$rc)" '[ $rc = 2 ]'
 
+# calibrate lfw: the same pairs parser and embedding pool as eval lfw; the manifest it writes opens an engine
+out=$("$bin" calibrate lfw --pairs "$tmp/train20.txt" --root "$lfw/images" --out "$tmp/manifest.json" --threads 2 2>&1); rc=$?
+check "calibrate lfw runs (rc=$rc): $out" '[ $rc = 0 ] && [ "$(jget "$out" pairs)" = 20 ] && [ "$(jget "$out" images_without_face)" = 0 ]'
+check "manifest names its fit" 'grep -q "\"format\": \"facekit-model-manifest\"" "$tmp/manifest.json" && grep -q "\"pairs\": 20" "$tmp/manifest.json"'
+a=$(sed -n 2p "$tmp/train20.txt" | awk -F'\t' '{ printf "%s/%s/%s_%04d.jpg", "'"$lfw/images"'", $1, $1, $2 }')
+b=$(sed -n 2p "$tmp/train20.txt" | awk -F'\t' '{ printf "%s/%s/%s_%04d.jpg", "'"$lfw/images"'", $1, $1, $3 }')
+out=$(FK_MANIFEST="$tmp/manifest.json" "$bin" compare "$a" "$b" 2>&1); rc=$?
+check "an engine opens with the fitted manifest and calls a same pair same (rc=$rc): $out" '[ $rc = 0 ] && [ "$(jget "$out" same)" = true ]'
+out=$("$bin" calibrate lfw --pairs "$tmp/bad.txt" --root "$lfw/images" --out "$tmp/m2.json" 2>&1); rc=$?
+check "calibrate: malformed pairs file fails with line number (rc=$rc): $out" '[ $rc = 1 ] && echo "$out" | grep -q "bad.txt:3:"'
+"$bin" calibrate lfw --pairs "$tmp/train20.txt" >/dev/null 2>&1; rc=$?
+check "calibrate without --root/--out is a usage error (rc=$rc)" '[ $rc = 2 ]'
+
 # detection
 out=$("$bin" eval detect --dataset dlib 2>&1); rc=$?
 json=$(echo "$out" | tail -n 1)
