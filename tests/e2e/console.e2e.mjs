@@ -334,6 +334,8 @@ await step('search 1:N finds the right person', async () => {
   await admin.waitForSelector('[data-testid=candidates]');
   const first = await admin.$eval('.cands li', (li) => ({ name: li.getAttribute('data-candidate'), known: li.getAttribute('data-known') }));
   check(first.name === 'Barack Obama' && first.known === '1', `top candidate ${JSON.stringify(first)}`);
+  const other = await admin.$eval('.cands li[data-candidate="Joe Biden"]', (li) => li.getAttribute('data-known'));
+  check(other === '0' && (await admin.textContent('.cands li[data-candidate="Joe Biden"]')).includes('未知'), 'Biden not shown as unknown for an Obama probe');
   await shot(admin, 'search');
   await admin.setInputFiles('[data-testid=file-probe]', IMG.bidenProbe);
   await admin.click('[data-testid=search-run]');
@@ -505,7 +507,17 @@ await step('settings: change, save, restart the service, still there', async () 
   await nav(admin, 'settings');
   await admin.waitForSelector('input[name=retention_days]');
   await admin.fill('input[name=retention_days]', '45');
+  await admin.fill('input[name=feature_url]', 'http://10.0.0.5:8080/api/v1/embed');
+  // Camera parameters devices fetch: manual white balance and exposure open their value fields.
+  await admin.selectOption('select[name="camera.white_balance"]', 'manual');
+  await admin.fill('input[name="camera.white_balance_kelvin"]', '4500');
+  await admin.check('input[name="camera.mirror"]');
+  await admin.selectOption('select[name="camera.exposure"]', 'manual');
+  await admin.selectOption('select[name="camera.shutter"]', 'fixed');
+  await admin.fill('input[name="camera.shutter_us"]', '8000');
+  await admin.selectOption('select[name="camera.power_line_hz"]', '60');
   await admin.selectOption('select[name="camera.led"]', 'blink');
+  await admin.fill('input[name="camera.usb_bandwidth"]', '80');
   await admin.click('[data-testid=settings-save]');
   await admin.waitForSelector('[data-testid=settings-form] [data-msg=ok]');
   await shot(admin, 'settings');
@@ -518,6 +530,17 @@ await step('settings: change, save, restart the service, still there', async () 
   await admin.waitForSelector('input[name=retention_days]');
   check(await admin.inputValue('input[name=retention_days]') === '45', `retention after restart: ${await admin.inputValue('input[name=retention_days]')}`);
   check(await admin.inputValue('select[name="camera.led"]') === 'blink', 'LED setting lost after restart');
+  check(await admin.inputValue('input[name="camera.white_balance_kelvin"]') === '4500' && await admin.isChecked('input[name="camera.mirror"]')
+    && await admin.inputValue('input[name="camera.shutter_us"]') === '8000' && await admin.inputValue('select[name="camera.power_line_hz"]') === '60'
+    && await admin.inputValue('input[name=feature_url]') === 'http://10.0.0.5:8080/api/v1/embed', 'camera parameters / URL lost after restart');
+  const cam = (await apiGet(admin, 'settings')).body.camera;
+  check(cam.white_balance === 'manual' && cam.white_balance_kelvin === 4500 && cam.mirror === true && cam.exposure === 'manual'
+    && cam.shutter === 'fixed' && cam.shutter_us === 8000 && cam.power_line_hz === 60 && cam.led === 'blink' && cam.usb_bandwidth === 80, `camera: ${JSON.stringify(cam)}`);
+  // Load: an unsaved change in the form is replaced by what the service has.
+  await admin.fill('input[name=retention_days]', '77');
+  await admin.click('[data-testid=settings-load]');
+  await admin.waitForFunction(() => document.querySelector('input[name=retention_days]').value === '45');
+  await shot(admin, 'settings-after-restart');
 });
 
 await step('5 bad logins lock the account (even the right password is refused)', async () => {

@@ -123,6 +123,6 @@ export function FaceView({ url, boxes, alt }: { url: string; boxes?: Box[]; alt?
 
 export function Loading() { return <p class="muted">{t('common.loading')}</p>; }
 
-export function Toggle({ checked, onChange, label }: { checked: boolean; onChange: (v: boolean) => void; label: string }) {
-  return <label class="check"><input type="checkbox" checked={checked} onChange={(e) => onChange((e.target as HTMLInputElement).checked)} />{label}</label>;
+export function Toggle({ checked, onChange, label, name }: { checked: boolean; onChange: (v: boolean) => void; label: string; name?: string }) {
+  return <label class="check"><input type="checkbox" name={name} checked={checked} onChange={(e) => onChange((e.target as HTMLInputElement).checked)} />{label}</label>;
 }

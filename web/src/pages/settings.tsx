@@ -55,7 +55,7 @@ export function Settings(_: { me: Me }) {
             <Field label={t('settings.compare_threshold')}>{num('compare_threshold')}</Field>
             <Field label={t('settings.identify_threshold')}>{num('identify_threshold')}</Field>
             <Field label={t('settings.liveness_threshold')}>{num('liveness_threshold')}</Field>
-            <Toggle label={t('settings.liveness_required')} checked={!!s.liveness_required} onChange={(v) => setS({ ...s, liveness_required: v })} />
+            <Toggle name="liveness_required" label={t('settings.liveness_required')} checked={!!s.liveness_required} onChange={(v) => setS({ ...s, liveness_required: v })} />
           </div>
         </fieldset>
         <fieldset><legend>{t('settings.retention')}</legend>
@@ -73,8 +73,8 @@ export function Settings(_: { me: Me }) {
           <div class="grid">
             <Field label={t('cam.white_balance')}>{sel('white_balance', ['auto', 'daylight', 'cloudy', 'tungsten', 'fluorescent', 'manual'])}</Field>
             {cam.white_balance === 'manual' && <Field label={t('cam.white_balance_kelvin')}>{camNum('white_balance_kelvin', 2000, 10000)}</Field>}
-            <Toggle label={t('cam.mirror')} checked={!!cam.mirror} onChange={(v) => setCam('mirror', v)} />
-            <Toggle label={t('cam.flip')} checked={!!cam.flip} onChange={(v) => setCam('flip', v)} />
+            <Toggle name="camera.mirror" label={t('cam.mirror')} checked={!!cam.mirror} onChange={(v) => setCam('mirror', v)} />
+            <Toggle name="camera.flip" label={t('cam.flip')} checked={!!cam.flip} onChange={(v) => setCam('flip', v)} />
             <Field label={t('cam.exposure')}>{sel('exposure', ['auto', 'manual'])}</Field>
             <Field label={t('cam.shutter')}>{sel('shutter', ['auto', 'fixed', 'priority'])}</Field>
             {cam.exposure === 'manual' && <Field label={t('cam.shutter_us')}>{camNum('shutter_us', 10, 1000000)}</Field>}
