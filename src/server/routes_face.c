@@ -321,6 +321,9 @@ void fk__h_identify(fk_req_t *r) {
     size_t sealed_n = 0;
     int64_t now = (int64_t)time(NULL);
     pthread_mutex_lock(&s->db_lock);
+    /* the record, its fields and the outbox event in one transaction: one commit (one fsync) instead of
+     * one per statement, and never a record without its event */
+    fk__sdb_exec(s->db, "BEGIN IMMEDIATE", "");
     int64_t rid = fk__sdb_int(s->db, "SELECT COALESCE(MAX(id),0)+1 FROM records", "");
     if (fk__snapshot_seal(s, rid, raw, raw_n, &sealed, &sealed_n)) sealed = NULL;
     int drc = fk__sdb_exec(s->db,
@@ -336,6 +339,8 @@ void fk__h_identify(fk_req_t *r) {
         fk__notify_queue(s, decision, rid, source, best ? best->person_id : 0, best ? best->name : "",
                          res->n ? res->matches[0].score : 0.0);
     }
+    if (!drc) drc = fk__sdb_exec(s->db, "COMMIT", "");
+    if (drc) fk__sdb_exec(s->db, "ROLLBACK", "");
     pthread_mutex_unlock(&s->db_lock);
     fk__free(sealed);
     fk__free(raw);
