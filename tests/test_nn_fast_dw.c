@@ -2,7 +2,7 @@
  * test_nn_fast_dw.c — the executor's newer fast kernels against the plain reference kernels (ops_ref.c):
  * NCHW depthwise convolution without padded planes (fast_dw.c: rows stride 1, rows stride 2, flat small maps
  * by masked loads or gathers), direct convolution for few input channels (fast_direct.c), and Slice, Concat,
- * Softmax (fast_copy.c) and Exp (fast_elt.c). Shapes are random (odd sizes, 1-wide maps, asymmetric pads,
+ * Softmax (fast_copy.c), Exp and the tiled NCHW <-> NHWC Transpose (fast_elt.c). Shapes are random (odd sizes, 1-wide maps, asymmetric pads,
  * strides 1-3, dilations, every fused activation, batches) plus the models' own layer shapes (fr_detect,
  * fr_landmark); each case also runs on 2 threads and must give the same bytes. Tolerance: max |fast - ref| /
  * max(1, |ref|) <= 1e-4. Graph, nodes and run contexts are built by hand.
@@ -263,7 +263,7 @@ static void test_ops(fk__pool *pool2) {
     int fast_seen[FK__OP_COUNT] = {0};
     for (int it = 0; it < 800; it++) {
         op_case c;
-        int kind = it % 4;
+        int kind = it % 5;
         if (kind == 0) { /* Slice: any starts/steps on the outer axes, step 1 on the last (else the reference runs) */
             op_init(&c, FK__OP_SLICE, 1);
             int r = rnd_in(1, 4);
@@ -311,6 +311,24 @@ static void test_ops(fk__pool *pool2) {
             c.n.a.axis = ax;
             set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(numel_of(r, d), -30, 30));
             set_tensor(&c.t[1], "y", FK__T_ACT, r, d, NULL);
+        } else if (kind == 4) { /* Transpose, any permutation (NCHW <-> NHWC and 2-D ones take the tiled path) */
+            op_init(&c, FK__OP_TRANSPOSE, 1);
+            int r = rnd_in(2, 4), perm[4];
+            int64_t d[4], o[4];
+            for (int i = 0; i < r; i++) d[i] = rnd_in(0, 3) ? rnd_in(1, 40) : 1, perm[i] = i;
+            if (rnd_in(0, 1) && r == 4) { /* NCHW -> NHWC or back */
+                int to_nhwc = rnd_in(0, 1);
+                perm[0] = 0, perm[1] = to_nhwc ? 2 : 3, perm[2] = to_nhwc ? 3 : 1, perm[3] = to_nhwc ? 1 : 2;
+            } else {
+                for (int i = r - 1; i > 0; i--) {
+                    int j = rnd_in(0, i), t = perm[i];
+                    perm[i] = perm[j], perm[j] = t;
+                }
+            }
+            for (int i = 0; i < r; i++) o[i] = d[perm[i]], c.n.a.perm[i] = perm[i];
+            c.n.a.n_perm = r;
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(numel_of(r, d), -1, 1));
+            set_tensor(&c.t[1], "y", FK__T_ACT, r, o, NULL);
         } else { /* Exp, into overflow and underflow */
             op_init(&c, FK__OP_EXP, 1);
             int64_t d[1] = {rnd_in(1, 3000)};
@@ -323,7 +341,7 @@ static void test_ops(fk__pool *pool2) {
         if (e > 1e-4) fprintf(stderr, "op %s case %d: error %g\n", fk__op_name(op), it, e);
         FK_CHECK(e <= 1e-4);
     }
-    int ops[] = {FK__OP_SLICE, FK__OP_CONCAT, FK__OP_SOFTMAX, FK__OP_EXP};
+    int ops[] = {FK__OP_SLICE, FK__OP_CONCAT, FK__OP_SOFTMAX, FK__OP_EXP, FK__OP_TRANSPOSE};
     for (size_t i = 0; i < FK__ARRAY_LEN(ops); i++) {
         if (fast_seen[ops[i]] < 50) fprintf(stderr, "fast kernel for %s ran %d times\n", fk__op_name(ops[i]), fast_seen[ops[i]]);
         FK_CHECK(fast_seen[ops[i]] >= 50);

@@ -1,7 +1,8 @@
 /*
  * fast_elt.c — fast kernels for the executor's cheap-per-element ops (nn layer, beside fast_conv.c): unary
  * activations, BatchNormalization (+ fused activation), numpy-broadcast binaries (+ fused activation), constant
- * Pad, NCHW MaxPool/AveragePool and Transpose. Each is the AVX-512 counterpart of a reference kernel in
+ * Pad, NCHW MaxPool/AveragePool, Exp and Transpose (trailing axes kept: block copies; NCHW <-> NHWC: 16 x 16
+ * tiles). Slice, Concat and Softmax are handed to fast_copy.c. Each is the AVX-512 counterpart of a reference kernel in
  * ops_ref.c with the same semantics; tests/test_nn_fast.c compares them. They matter because after the
  * convolutions are fast, these memory-bound ops are what is left: a per-element switch or a scalar tanhf over
  * a feature map costs more than the convolution that produced it.
@@ -355,6 +356,30 @@ static int transpose_fast(const fk__run_ctx *cx, const fk__node *n) {
     return FK_OK;
 }
 
+/* [B][R][S] -> [B][S][R] (NCHW <-> NHWC, dims[0..2] = B, R, S), 4-byte elements: 16 x 16 tiles, each input
+ * row segment read once with a vector load, written out column-wise. */
+static FK_AVX512 int transpose2d_fast(const fk__run_ctx *cx, const fk__node *n) {
+    const elt_prep *p = n->prep;
+    const float *x = INP(0);
+    float *y = OUTP(0);
+    int64_t B = p->dims[0], R = p->dims[1], S = p->dims[2];
+    float tile[16][16];
+    for (int64_t b = 0; b < B; b++, x += R * S, y += R * S)
+        for (int64_t s0 = 0; s0 < S; s0 += 16) {
+            int64_t ns = S - s0 < 16 ? S - s0 : 16;
+            for (int64_t r0 = 0; r0 < R; r0 += 16) {
+                int64_t nr = R - r0 < 16 ? R - r0 : 16;
+                for (int64_t i = 0; i < nr; i++)
+                    _mm512_storeu_ps(tile[i], _mm512_maskz_loadu_ps(tail_mask(ns), x + (r0 + i) * S + s0));
+                for (int64_t j = 0; j < ns; j++) {
+                    float *d = y + (s0 + j) * R + r0;
+                    for (int64_t i = 0; i < nr; i++) d[i] = tile[i][j];
+                }
+            }
+        }
+    return FK_OK;
+}
+
 #endif /* FK_HAVE_X86 */
 
 /* ---- prepare ---------------------------------------------------------------------------------------------- */
@@ -477,7 +502,30 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
         int64_t block = 1, st[FK__MAX_RANK], s = 1;
         for (int i = r - 1; i >= 0; i--) st[i] = s, s *= x->dims[i];
         for (int i = r - keep; i < r; i++) block *= x->dims[i];
-        if (keep == 0 || block < 8) return FK_OK;
+        if (keep == 0 || block < 8) {
+            /* without size-1 axes and with the input axes that stay adjacent merged, NCHW <-> NHWC is a batched
+             * 2-D transpose [B][R][S] -> [B][S][R] */
+            int ax[FK__MAX_RANK], m = 0;
+            for (int i = 0; i < r; i++)
+                if (x->dims[a->perm[i]] != 1) ax[m++] = a->perm[i];
+            int64_t gd[FK__MAX_RANK];
+            int gs[FK__MAX_RANK], ng = 0; /* merged groups in output order: first input axis, size */
+            for (int i = 0; i < m; i++) {
+                if (ng > 0 && ax[i] == ax[i - 1] + 1) {
+                    gd[ng - 1] *= x->dims[ax[i]];
+                    continue;
+                }
+                gs[ng] = ax[i], gd[ng] = x->dims[ax[i]], ng++;
+            }
+            int lead = ng == 3 && gs[0] < gs[2] && gs[2] < gs[1]; /* [B][R][S] -> [B][S][R] */
+            if (!(ng == 2 && gs[1] < gs[0]) && !lead) return FK_OK;
+            if (fk__dtype_size(x->dtype) != 4) return FK_OK;
+            q.dims[0] = lead ? gd[0] : 1;   /* B */
+            q.dims[1] = gd[lead ? 2 : 1];   /* R: rows of the input */
+            q.dims[2] = gd[lead ? 1 : 0];   /* S: row length of the input */
+            q.fn = transpose2d_fast;
+            break;
+        }
         q.rank = r - keep;
         for (int i = 0; i < q.rank; i++) q.dims[i] = y->dims[i], q.sx[i] = st[a->perm[i]];
         q.sy[0] = block;
