@@ -35,6 +35,14 @@ static void put(buf_t *b, const void *p, size_t n) {
     b->n += n;
 }
 static void puts_(buf_t *b, const char *s) { put(b, s, strlen(s)); }
+static void insert_at(buf_t *b, size_t at, const void *p, size_t k) {
+    buf_t tail = {0};
+    put(&tail, b->p + at, b->n - at);
+    b->n = at;
+    put(b, p, k);
+    put(b, tail.p, tail.n);
+    free(tail.p);
+}
 
 /* three fields: text, a binary "file" full of CR, LF and dashes, and an empty one */
 static uint8_t file_bytes[3000];
@@ -112,13 +120,7 @@ static void mutate(buf_t *b) {
     }
     case 3: {                                                                 /* insert a token */
         const char *t = tokens[rnd() % (sizeof tokens / sizeof tokens[0])];
-        size_t k = t[0] ? strlen(t) : 1;
-        buf_t tail = {0};
-        put(&tail, b->p + at, b->n - at);
-        b->n = at;
-        put(b, t, k);
-        put(b, tail.p, tail.n);
-        free(tail.p);
+        insert_at(b, at, t, t[0] ? strlen(t) : 1);
         break;
     }
     case 4: b->n = at; break;                                                 /* truncate */
@@ -127,13 +129,7 @@ static void mutate(buf_t *b) {
         if (at + k > b->n) k = b->n - at;
         uint8_t tmp[64];
         memcpy(tmp, b->p + at, k);
-        size_t to = b->n ? rnd() % b->n : 0;
-        buf_t tail = {0};
-        put(&tail, b->p + to, b->n - to);
-        b->n = to;
-        put(b, tmp, k);
-        put(b, tail.p, tail.n);
-        free(tail.p);
+        insert_at(b, b->n ? rnd() % b->n : 0, tmp, k);
     }
     }
 }

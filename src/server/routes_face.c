@@ -34,6 +34,20 @@ fk_ctx_t *fk__srv_ctx(fk_srv_t *s) {
     return c;
 }
 
+fk_image_t *fk__srv_decode(fk_req_t *r, const uint8_t *buf, size_t n, const char *what) {
+    fk_image_decode_options_t d;
+    memset(&d, 0, sizeof d);
+    d.max_side = FK_FACE_DECODE_MAX_SIDE;
+    fk_image_t *img = NULL;
+    char err[256] = "";
+    int rc = fk_image_decode(buf, n, &d, &img, err, sizeof err);
+    if (rc == FK_ENOMEM) fk__resp_error(r, 503, "busy", "out of memory decoding %s", what);
+    else if (rc)
+        fk__resp_error(r, rc == FK_ELIMIT ? 413 : 400, rc == FK_ELIMIT ? "too_large" : "bad_image",
+                       "%s is not a readable image: %s%s%s", what, fk_status_str(rc), err[0] ? ": " : "", err);
+    return rc ? NULL : img;
+}
+
 /* decodes an image argument; on failure the response is set and NULL returned */
 static fk_image_t *image_arg(fk_req_t *r, const char *field, int nth, uint8_t **raw, size_t *raw_n) {
     uint8_t *buf = NULL;
@@ -45,16 +59,10 @@ static fk_image_t *image_arg(fk_req_t *r, const char *field, int nth, uint8_t **
         fk__resp_error(r, 400, "bad_request", "missing image field \"%s\" (multipart file or base64 JSON)", field);
         return NULL;
     }
-    fk_image_decode_options_t d;
-    memset(&d, 0, sizeof d);
-    d.max_side = FK_FACE_DECODE_MAX_SIDE;
-    fk_image_t *img = NULL;
-    char err[256] = "";
-    rc = fk_image_decode(buf, n, &d, &img, err, sizeof err);
-    if (rc) {
-        if (rc == FK_ENOMEM) fk__resp_error(r, 503, "busy", "out of memory decoding \"%s\"", field);
-        else fk__resp_error(r, rc == FK_ELIMIT ? 413 : 400, rc == FK_ELIMIT ? "too_large" : "bad_image",
-                            "\"%s\" is not a readable image: %s%s%s", field, fk_status_str(rc), err[0] ? ": " : "", err);
+    char what[160];
+    snprintf(what, sizeof what, "\"%s\"", field);
+    fk_image_t *img = fk__srv_decode(r, buf, n, what);
+    if (!img) {
         if (owned) fk__free(buf);
         return NULL;
     }

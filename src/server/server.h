@@ -226,12 +226,18 @@ typedef struct fk_sbuf {
 } fk_sbuf_t;
 void fk__sb_put(fk_sbuf_t *b, const char *t, size_t n);
 void fk__csv_text(fk_sbuf_t *b, const char *v);
+/* Answers B as a text/csv attachment FILENAME (takes B's buffer; 503 when B ran out of memory). */
+void fk__resp_csv(fk_req_t *r, fk_sbuf_t *b, const char *filename);
 
 /* ---- settings ---- */
 json_t *fk__settings_get(fk_srv_t *s); /* new reference; caller holds db_lock */
 
 /* ---- face helpers (routes_face.c) ---- */
 fk_ctx_t *fk__srv_ctx(fk_srv_t *s);
+/* Decodes uploaded image bytes for the face pipeline (max side FK_FACE_DECODE_MAX_SIDE). NULL = the
+ * response is set: 400 bad_image, 413 too_large (pixel limit) or 503 busy (out of memory); WHAT names the
+ * argument in the message ("\"a\"", "image 2"). */
+fk_image_t *fk__srv_decode(fk_req_t *r, const uint8_t *buf, size_t n, const char *what);
 
 /* ---- routes ---- */
 typedef void (*fk_handler_fn)(fk_req_t *r);
