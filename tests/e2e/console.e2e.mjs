@@ -648,6 +648,22 @@ await step('English and phone width (375 px)', async () => {
     check(over <= 1, `${pg} is ${over}px wider than the phone`);
     await shot(phone, `phone-${pg}`);
   }
+  // Results at phone width: a compare with the faces drawn and a 1:N search.
+  const fits = async (what) => check(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, `${what} wider than the phone`);
+  await phone.goto(`${BASE}/#/compare`);
+  await phone.setInputFiles('[data-testid=file-a]', IMG.obama1);
+  await phone.setInputFiles('[data-testid=file-b]', IMG.obamaProbe);
+  await phone.waitForSelector('[data-testid=faces-b]');
+  await phone.click('[data-testid=compare-run]');
+  await phone.waitForSelector('[data-testid=verdict]');
+  await fits('compare result');
+  await shot(phone, 'phone-compare-result');
+  await phone.goto(`${BASE}/#/search`);
+  await phone.setInputFiles('[data-testid=file-probe]', IMG.bidenProbe);
+  await phone.click('[data-testid=search-run]');
+  await phone.waitForSelector('[data-testid=candidates] .cands li img');
+  await fits('search result');
+  await shot(phone, 'phone-search-result');
   // A person's detail (edit form, faces) and a record's detail are dialogs: they must fit too.
   await phone.goto(`${BASE}/#/persons`);
   await phone.click('[data-person="Joe Biden"] [data-testid=person-edit]');

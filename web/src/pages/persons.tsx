@@ -47,7 +47,7 @@ function PhotoResults({ items }: { items: PhotoResult[] }) {
           <b>{t(`photo.${r.status}`)}</b>
           {r.msg && <p>{r.msg}</p>}
           {r.pass === true && r.words.length === 0 && <p>{t('quality.good')}</p>}
-          {r.words.length > 0 && <ul>{r.words.map((w) => <li key={w}>{w}</li>)}</ul>}
+          {r.words.some((w) => !r.msg?.includes(w)) && <ul>{r.words.filter((w) => !r.msg?.includes(w)).map((w) => <li key={w}>{w}</li>)}</ul>}
         </div>
       </li>
     ))}</ul>
@@ -320,11 +320,11 @@ function PersonDetail({ person, edit, onClose }: { person: any; edit?: boolean; 
       <form onSubmit={submit} data-testid="enrol-form">
         <ImageInput name="enrol" value={img} onChange={setImg} />
         {img && <img class="preview" src={img.url} alt="" />}
+        <PhotoResults items={results} />
         <ConsentFields {...{ consent, setConsent, by, setBy, purpose, setPurpose }} />
         <Msg kind="error" text={err} />
         <div class="row"><button type="submit" class="primary" disabled={busy}>{busy ? t('common.wait') : t('enrol.submit')}</button><button type="button" onClick={onClose}>{t('common.close')}</button></div>
       </form>
-      <PhotoResults items={results} />
     </Modal>
   );
 }
