@@ -53,6 +53,8 @@ int fk__webp_encode(const fk_image_t *img, int quality, void **out, size_t *n, c
 
 /* fk_image_resample with the plain C horizontal pass (the reference for the SIMD one; bit-identical). */
 int fk__image_resample_ref(const fk_image_t *src, const fk_rectf_t *rect, const uint8_t fill[3], fk_image_t *dst);
+/* fk_image_warp_affine with the plain C inner loop only (the AVX2 one is checked against it). */
+int fk__image_warp_affine_ref(const fk_image_t *src, const float m[6], const uint8_t fill[3], fk_image_t *dst);
 
 /* Composites 8-bit RGBA (row stride SRC_STRIDE) on white into an RGB image of the same size. */
 void fk__rgba_over_white(const uint8_t *rgba, size_t src_stride, fk_image_t *dst);
