@@ -6,8 +6,8 @@
  *
  * Why this shape: a 512-bit FMA per cycle needs >= 4 independent accumulators to hide its latency; 24 leave
  * room for 2 B vectors and the broadcast A value in 32 registers, and each k step does 24 FMAs for 2 vector
- * loads plus 12 broadcasts, so L2 bandwidth never limits it. No K blocking: the largest K here (4608) times
- * NR floats stays within L2.
+ * loads plus 12 broadcasts, so L2 bandwidth never limits it. K is blocked only beyond KC (2048): a K x NR
+ * panel up to there stays within L2 (see KC).
  */
 #include "nn/fast.h"
 
@@ -159,8 +159,12 @@ static FK_AVX512 void pack_b_panel(float *restrict d, const float *restrict b, p
     }
 }
 
-/* K block: the part of a B panel (KC x NR floats, 16 KB) that the M tiles of one column block share in L1. */
-#define KC 128
+/* K block: the part of a B panel (KC x NR floats) that the M tiles of one column block share before the next
+ * part. Measured on the DenseNet layers (K 64..1152, same-process A/B): 128 (16 KB, L1) was 2-4 % slower
+ * than 256, 256 1-6 % slower than 512, and 512 about 1 % slower than no blocking at all — the panel is
+ * streamed from L2 fast enough, while every extra block stores and reloads all partial sums. So only
+ * very deep K (beyond these models) is split. */
+#define KC 2048
 
 /* Small K (a few input channels): each tile is little work, so what counts is memory order. Row-block-major
  * order writes every C row as one sequential stream and reads B in place (K rows are few enough for the TLB). */
