@@ -576,6 +576,13 @@ await step('auditor: no user management (hidden and refused by the service), aud
   await p.goto(`${BASE}/#/audit`);
   await p.waitForSelector('[data-testid=chain] [data-ok="1"]');
   await shot(p, 'auditor-audit');
+  // Records without pictures: snapshots are not the auditor's (the service answers 403 for them too).
+  await p.goto(`${BASE}/#/records`);
+  await p.waitForSelector('[data-testid=records-table] tr[data-record]');
+  check(!(await p.$('[data-testid=records-table] img')), 'snapshots offered to the auditor');
+  const rid = await p.getAttribute('[data-testid=records-table] tr[data-record]', 'data-record');
+  const snap = await p.evaluate(async (u) => (await fetch(u)).status, `/api/v1/records/${rid}/snapshot`);
+  check(snap === 403, `snapshot as auditor answered ${snap}`);
   // Help channel: the auditor writes with a contact, an admin answers, the auditor reads the answer.
   await p.goto(`${BASE}/#/help`);
   await p.waitForSelector('[data-testid=help-form]');

@@ -47,6 +47,11 @@ function App() {
   }, []);
 
   const switchLang = (l: Lang) => { setLang(l); setL(l); };
+  // The login answer names the user and role; GET /auth/me adds the service's permission list.
+  const loggedIn = (u: Me) => {
+    setMe(u);
+    get<any>('auth/me').then((r) => { if (r.csrf_token) setCsrf(r.csrf_token); setMe(normMe(r)); }).catch(() => { /* the role table stands in */ });
+  };
   const logout = async () => {
     try { await post('auth/logout'); } catch { /* logged out locally anyway */ }
     setCsrf('');
@@ -66,13 +71,13 @@ function App() {
     return (
       <div class="login-wrap" key={lang}>
         <div class="login-lang">{langSel}</div>
-        <Login onLogin={(u) => { setMe(u); if (!route() || route() === 'login') location.hash = '#/dashboard'; }} />
+        <Login onLogin={(u) => { loggedIn(u); if (!route() || route() === 'login') location.hash = '#/dashboard'; }} />
       </div>
     );
   }
 
   if (me.mustChange) {
-    return <div class="login-wrap" key={lang}><div class="login-lang">{langSel}</div><ChangePassword onDone={() => setMe({ ...me, mustChange: false })} /></div>;
+    return <div class="login-wrap" key={lang}><div class="login-lang">{langSel}</div><ChangePassword onDone={() => loggedIn({ ...me, mustChange: false })} /></div>;
   }
 
   const visible = PAGES.filter((p) => may(me, p.id));
@@ -102,7 +107,7 @@ function App() {
       </main>
       {expired && (
         <Modal title={t('login.expired')}>
-          <Login embedded onLogin={(u) => { setMe(u); setExpired(false); }} />
+          <Login embedded onLogin={(u) => { loggedIn(u); setExpired(false); }} />
         </Modal>
       )}
     </div>

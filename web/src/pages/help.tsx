@@ -3,11 +3,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { t, fmtTime } from '../i18n';
 import { get, post } from '../api';
-import { Me, rolesOf } from '../session';
+import { Me, rolesOf, can } from '../session';
 import { Msg, errMsg, Field, Loading } from '../ui';
 
 export function Help({ me }: { me: Me }) {
-  const admin = rolesOf(me).includes('admin');
+  const admin = can(me, 'POST /api/v1/support/{id}/reply', rolesOf(me).includes('admin'));
   const [list, setList] = useState<any[] | null>(null);
   const [message, setMessage] = useState('');
   const [contact, setContact] = useState('');

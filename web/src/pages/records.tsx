@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { t, fmtTime } from '../i18n';
 import { get, imgUrl, download, qs } from '../api';
-import { rolesOf } from '../session';
+import { rolesOf, can } from '../session';
 import { Me } from '../session';
 import { Msg, errMsg, Pager, Modal, Field, Loading } from '../ui';
 
@@ -19,7 +19,7 @@ function params(f: F) {
 }
 
 export function Records({ me }: { me: Me }) {
-  const pics = rolesOf(me).some((r) => r === 'admin' || r === 'operator');
+  const pics = can(me, 'GET /api/v1/records/{id}/snapshot', rolesOf(me).some((r) => r === 'admin' || r === 'operator'));
   const [f, setF] = useState<F>(EMPTY);
   const [applied, setApplied] = useState<F>(EMPTY);
   const [page, setPage] = useState(1);
