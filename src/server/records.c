@@ -191,6 +191,20 @@ void fk__csv_text(fk_sbuf_t *b, const char *v) {
     if (quote) fk__sb_put(b, "\"", 1);
 }
 
+void fk__resp_csv(fk_req_t *r, fk_sbuf_t *b, const char *filename) {
+    if (b->oom || !b->p) {
+        fk__free(b->p);
+        fk__resp_error(r, 503, "busy", "out of memory building the export");
+        return;
+    }
+    snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"%s\"", filename);
+    fk__free(r->resp);
+    r->resp = b->p; /* handed over: freed with the response */
+    r->resp_n = b->n;
+    r->status = 200;
+    snprintf(r->resp_type, sizeof r->resp_type, "text/csv; charset=utf-8; header=present");
+}
+
 static void csv_num(fk_sbuf_t *b, sqlite3_stmt *st, int col, int real) {
     char t[48] = "";
     if (sqlite3_column_type(st, col) != SQLITE_NULL) {
@@ -247,17 +261,7 @@ void fk__h_records_csv(fk_req_t *r) {
     pthread_mutex_unlock(&s->db_lock);
     snprintf(r->audit_target, sizeof r->audit_target, "records");
     snprintf(r->audit_detail, sizeof r->audit_detail, "csv rows=%lld", (long long)rows);
-    if (b.oom || !b.p) {
-        fk__free(b.p);
-        fk__resp_error(r, 503, "busy", "out of memory building the export");
-        return;
-    }
-    snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"records.csv\"");
-    fk__free(r->resp);
-    r->resp = b.p; /* handed over: freed with the response */
-    r->resp_n = b.n;
-    r->status = 200;
-    snprintf(r->resp_type, sizeof r->resp_type, "text/csv; charset=utf-8; header=present");
+    fk__resp_csv(r, &b, "records.csv");
 }
 
 /* ---- dashboard statistics: counts per decision and per source over a day (or from/to) ----

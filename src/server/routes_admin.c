@@ -293,17 +293,7 @@ void fk__h_audit_csv(fk_req_t *r) {
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->srv->db_lock);
     snprintf(r->audit_target, sizeof r->audit_target, "audit");
-    if (b.oom || !b.p) {
-        fk__free(b.p);
-        fk__resp_error(r, 503, "busy", "out of memory building the export");
-        return;
-    }
-    snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"audit.csv\"");
-    fk__free(r->resp);
-    r->resp = b.p; /* handed over: freed with the response */
-    r->resp_n = b.n;
-    r->status = 200;
-    snprintf(r->resp_type, sizeof r->resp_type, "text/csv; charset=utf-8; header=present");
+    fk__resp_csv(r, &b, "audit.csv");
 }
 
 void fk__h_audit_verify(fk_req_t *r) {
