@@ -3,11 +3,17 @@
  * reference (int8 dots bit-exact, fp32 within rounding), search against a brute-force double-precision
  * ground truth (recall@1 = 1 on genuine and random queries, with and without the int8 pass, 1 and 2
  * threads), group filter, one hit per person, removal (slot moves), duplicate ids, FAISS flat agreeing
- * with us, FAISS HNSW/IVF candidates, concurrent readers with a writer, allocation failures.
+ * with us, FAISS HNSW/IVF candidates, concurrent readers with a writer, allocation failures. The staged
+ * search of large galleries (1-bit sketch -> 2-bit -> coarse -> fp32, sketch.c): its kernels against the
+ * reference, the rotation is orthogonal, the estimators are unbiased with the error the margins assume,
+ * and recall@1 against brute force for every stage configuration (kernel levels, int4/int8, 1 and 2
+ * threads, groups, one hit per person, genuine / hard (cosine ~0.55) / random queries), also after
+ * removing and adding templates in a built index.
  */
 #include "fk_test.h"
 #include "core/core.h"
 #include "gallery/scan.h"
+#include "gallery/sketch.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -35,6 +41,12 @@ static void randv(float *v, int d) {
 /* a probe of the same person: cosine about 0.7 with V */
 static void probe(const float *v, float *q, int d) {
     for (int i = 0; i < d; i++) q[i] = v[i] + 0.035f * nrand();
+    unit(q, d);
+}
+/* a harder probe: cosine about 0.55 with V at 512-d (like real pairs of face photos) */
+static void hard_probe(const float *v, float *q, int d) {
+    float s = 0.067f * sqrtf(512.0f / (float)d);
+    for (int i = 0; i < d; i++) q[i] = v[i] + s * nrand();
     unit(q, d);
 }
 
@@ -105,10 +117,10 @@ static void kernel_tests(void) {
     fk__free(c8);
 }
 
-static void search_tests(size_t n, const char *kernels, int threads, size_t coarse_min, int bits) {
+static void search_tests(size_t n, const char *kernels, int threads, size_t coarse_min, int bits, size_t sketch_min) {
     const int dim = 512;
-    fprintf(stderr, "search n=%zu kernels=%s threads=%d coarse_min=%zu bits=%d\n", n, kernels ? kernels : "best",
-            threads, coarse_min, bits);
+    fprintf(stderr, "search n=%zu kernels=%s threads=%d coarse_min=%zu bits=%d sketch_min=%zu\n", n,
+            kernels ? kernels : "best", threads, coarse_min, bits, sketch_min);
     float *x = malloc(n * dim * sizeof(float));
     int64_t *fid = malloc(n * 8), *pid = malloc(n * 8), *gid = malloc(n * 8);
     for (size_t i = 0; i < n; i++) {
@@ -120,9 +132,10 @@ static void search_tests(size_t n, const char *kernels, int threads, size_t coar
     fk_index_options_t o = {FK_INDEX_EXACT, threads, 1000, coarse_min, 0, kernels, bits};
     fk_index_t *ix = NULL;
     FK_CHECK_INT(fk_index_create(dim, &o, &ix), FK_OK);
+    if (sketch_min) fk__index_set_sketch_min(ix, sketch_min);
     FK_CHECK_INT(fk_index_add(ix, n, fid, pid, gid, x), FK_OK);
     FK_CHECK_INT(fk_index_size(ix), n);
-    int ok_gen = 0, ok_rand = 0, ok_group = 0, nq = 40;
+    int ok_gen = 0, ok_rand = 0, ok_group = 0, ok_hard = 0, nq = 40;
     float q[512];
     fk_index_hit_t h[10];
     int nh;
@@ -144,10 +157,23 @@ static void search_tests(size_t n, const char *kernels, int threads, size_t coar
         fk_index_search(ix, q, 3, 2, 0, h, &nh);
         b = brute_top1(x, n, dim, q, gid, 2);
         ok_group += nh == 3 && h[0].face_id == fid[b] && h[1].group_id == 2 && h[2].group_id == 2;
+        hard_probe(x + target * dim, q, dim);
+        fk_index_search(ix, q, 1, 0, 0, h, &nh);
+        b = brute_top1(x, n, dim, q, gid, 0);
+        ok_hard += nh == 1 && h[0].face_id == fid[b];
     }
     FK_CHECK_INT(ok_gen, nq);
     FK_CHECK_INT(ok_rand, nq);
     FK_CHECK_INT(ok_group, nq);
+    FK_CHECK_INT(ok_hard, nq);
+    if (sketch_min && n >= sketch_min) { /* the staged search ran: far fewer coarse scores than templates */
+        size_t refined, exact, ev;
+        randv(q, dim);
+        fk_index_search(ix, q, 1, 0, 0, h, &nh);
+        ev = fk__index_last_evals(&refined, &exact);
+        fprintf(stderr, "  random query: %zu 2-bit, %zu coarse, %zu fp32 of %zu\n", refined, ev, exact, n);
+        FK_CHECK(ev > 0 && ev < n / 2 && refined >= ev && exact >= 1 && exact <= ev);
+    }
     /* distinct persons: a probe of person P's face hits P once, then others */
     probe(x, q, dim);
     FK_CHECK_INT(fk_index_search(ix, q, 4, 0, FK_SEARCH_DISTINCT, h, &nh), FK_OK);
@@ -230,6 +256,185 @@ static void edit_tests(void) {
     FK_CHECK_INT(fk_mem_in_use(), before);
     fk_index_destroy(ix);
     free(x);
+}
+
+/* every sketch kernel level gives the reference's integers, for several code sizes */
+static void sketch_kernel_tests(void) {
+    const int sizes[] = {128, 256, 512, 1024};
+    for (int z = 0; z < 4; z++) {
+        int bits = sizes[z], wpp = bits / 64;
+        const size_t n = 41;
+        uint8_t *c = fk__malloc(n * (size_t)bits / 8), *m = fk__malloc(n * (size_t)bits / 8);
+        uint64_t planes[FK__SKETCH_QBITS * 16];
+        for (size_t i = 0; i < n * (size_t)bits / 8; i++) c[i] = (uint8_t)(urand() * 256), m[i] = (uint8_t)(urand() * 256);
+        memset(c, 0xff, (size_t)bits / 8); /* extremes: all bits set, and none */
+        memset(c + (size_t)bits / 8, 0, (size_t)bits / 8);
+        for (int i = 0; i < FK__SKETCH_QBITS * wpp; i++)
+            planes[i] = (uint64_t)(urand() * 4294967296.0) << 32 | (uint64_t)(urand() * 4294967296.0);
+        int32_t ref[41], out[41], rref[82], rout[82];
+        uint32_t idx[41];
+        for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)((i * 7) % n);
+        fk__sketch_dots_ref(planes, c, n, bits, ref);
+        fk__sketch_refine_ref(planes, c, m, idx, n, bits, rref);
+        /* the reference itself against a direct sum over bits */
+        for (size_t i = 0; i < n; i++) {
+            int32_t s = 0, r0 = 0, r1 = 0;
+            for (int b = 0; b < bits; b++) {
+                int cb = c[i * bits / 8 + b / 8] >> (b % 8) & 1, u = 0;
+                for (int j = 0; j < FK__SKETCH_QBITS; j++) u |= (int)(planes[j * wpp + b / 64] >> (b % 64) & 1) << j;
+                s += cb * u;
+                int mb = m[idx[i] * (size_t)bits / 8 + b / 8] >> (b % 8) & 1, cc = c[idx[i] * (size_t)bits / 8 + b / 8] >> (b % 8) & 1;
+                r0 += mb * (2 * cc - 1) * u;
+                r1 += mb * (2 * cc - 1);
+            }
+            FK_CHECK_INT(ref[i], s);
+            FK_CHECK_INT(rref[2 * i], r0);
+            FK_CHECK_INT(rref[2 * i + 1], r1);
+        }
+        const char *levels[] = {"c", "avx2", "avx512"};
+        for (int l = 0; l < 3; l++) {
+            const char *got, *got2;
+            fk__sketch_dots_fn f = fk__sketch_dots_select(levels[l], &got);
+            fk__sketch_refine_fn g = fk__sketch_refine_select(levels[l], &got2);
+            if (bits == 512) fprintf(stderr, "sketch kernels %s -> %s, %s\n", levels[l], got, got2);
+            f(planes, c, n, bits, out);
+            g(planes, c, m, idx, n, bits, rout);
+            for (size_t i = 0; i < n; i++) FK_CHECK_INT(out[i], ref[i]);
+            for (size_t i = 0; i < 2 * n; i++) FK_CHECK_INT(rout[i], rref[i]);
+        }
+        fk__free(c);
+        fk__free(m);
+    }
+}
+
+/* the rotation keeps inner products; the 1-bit and 2-bit estimates are unbiased and err by about the sigma
+ * the search's margins use (measured over random templates and near ones) */
+static void sketch_estimator_tests(void) {
+    const int dims[] = {512, 200};
+    for (int z = 0; z < 2; z++) {
+        int dim = dims[z], dp = (dim + 127) / 128 * 128, bits = fk__sketch_bits(dp);
+        float *a = fk__calloc((size_t)dp, sizeof(float)), *b = fk__calloc((size_t)dp, sizeof(float));
+        float *ra = fk__malloc((size_t)bits * sizeof(float)), *rb = fk__malloc((size_t)bits * sizeof(float));
+        float *work = fk__malloc((size_t)bits * sizeof(float));
+        uint8_t *code = fk__malloc((size_t)bits / 8), *mag = fk__malloc((size_t)bits / 8);
+        uint64_t *planes = fk__malloc((size_t)FK__SKETCH_QBITS * bits / 8);
+        randv(a, dim);
+        randv(b, dim);
+        fk__sketch_rotate(a, dp, bits, ra);
+        fk__sketch_rotate(b, dp, bits, rb);
+        double d0 = 0, d1 = 0, n1 = 0;
+        for (int i = 0; i < dim; i++) d0 += (double)a[i] * b[i];
+        for (int i = 0; i < bits; i++) d1 += (double)ra[i] * rb[i], n1 += (double)ra[i] * ra[i];
+        FK_CHECK_NEAR(d1, d0, 1e-5);
+        FK_CHECK_NEAR(n1, 1.0, 1e-5);
+        fk__sketch_query_t sq;
+        fk__sketch_query(a, dp, bits, work, planes, &sq);
+        double e1 = 0, e1s = 0, e2 = 0, e2s = 0;
+        const int N = 4000;
+        for (int t = 0; t < N; t++) {
+            randv(b, dim);
+            if (t % 2) /* half of them near the query (cosine ~0.5) */
+                for (int i = 0; i < dim; i++) b[i] = b[i] + a[i];
+            unit(b, dim);
+            float inv, pop, inv2;
+            fk__sketch_encode(b, dp, bits, work, code, &inv, &pop, mag, &inv2);
+            int32_t s, r[2];
+            uint32_t zero = 0;
+            fk__sketch_dots_ref(planes, code, 1, bits, &s);
+            fk__sketch_refine_ref(planes, code, mag, &zero, 1, bits, r);
+            double num = sq.a * (double)s + sq.b * (double)pop - sq.c, tru = 0;
+            for (int i = 0; i < dim; i++) tru += (double)a[i] * b[i];
+            double x1 = inv * num - tru, x2 = inv2 * (num + sq.a * (double)r[0] + sq.b * (double)r[1]) - tru;
+            e1 += x1, e1s += x1 * x1, e2 += x2, e2s += x2 * x2;
+        }
+        double m1 = e1 / N, s1 = sqrt(e1s / N - m1 * m1), m2 = e2 / N, s2 = sqrt(e2s / N - m2 * m2);
+        fprintf(stderr, "sketch dim %d bits %d: 1-bit bias %.4f sd %.4f (sigma %.4f), 2-bit bias %.4f sd %.4f (sigma %.4f)\n",
+                dim, bits, m1, s1, sq.sigma, m2, s2, sq.sigma2);
+        FK_CHECK(fabs(m1) < 0.004 && fabs(m2) < 0.003);
+        FK_CHECK(s1 < 1.05 * sq.sigma && s1 > 0.7 * sq.sigma);
+        FK_CHECK(s2 < 1.05 * sq.sigma2 && s2 > 0.7 * sq.sigma2);
+        fk__free(a);
+        fk__free(b);
+        fk__free(ra);
+        fk__free(rb);
+        fk__free(work);
+        fk__free(code);
+        fk__free(mag);
+        fk__free(planes);
+    }
+}
+
+/* the staged search after removals and additions in a built index: the codes of moved and new slots are
+ * right (recall@1 against brute force over what the index holds now) */
+static void sketch_edit_tests(int dim) {
+    const size_t n0 = 12000, nadd = 3000;
+    fprintf(stderr, "sketch edits dim=%d\n", dim);
+    float *x = malloc((n0 + nadd) * (size_t)dim * sizeof(float)), *q = malloc((size_t)dim * sizeof(float));
+    int64_t *fid = malloc((n0 + nadd) * 8), *pid = malloc((n0 + nadd) * 8), *gid = malloc((n0 + nadd) * 8);
+    char *live = calloc(n0 + nadd, 1);
+    for (size_t i = 0; i < n0 + nadd; i++) {
+        randv(x + i * dim, dim);
+        fid[i] = 1 + (int64_t)i;
+        pid[i] = 1 + (int64_t)i / 3;
+        gid[i] = 0;
+    }
+    fk_index_options_t o = {0};
+    o.coarse_min = 500;
+    fk_index_t *ix = NULL;
+    FK_CHECK_INT(fk_index_create(dim, &o, &ix), FK_OK);
+    fk__index_set_sketch_min(ix, 1000);
+    FK_CHECK_INT(fk_index_add(ix, n0, fid, pid, NULL, x), FK_OK);
+    memset(live, 1, n0);
+    /* remove every 7th face and every 50th person, then add new ones in small batches */
+    size_t r;
+    for (size_t i = 0; i < n0; i += 7)
+        if (live[i]) {
+            FK_CHECK_INT(fk_index_remove_face(ix, fid[i], NULL), FK_OK);
+            live[i] = 0;
+        }
+    for (int64_t p = 1; p <= (int64_t)n0 / 3; p += 50) {
+        FK_CHECK_INT(fk_index_remove_person(ix, p, &r), FK_OK);
+        for (size_t i = (size_t)(p - 1) * 3; i < (size_t)p * 3 && i < n0; i++) live[i] = 0;
+    }
+    for (size_t b = n0; b < n0 + nadd; b += 100) {
+        FK_CHECK_INT(fk_index_add(ix, 100, fid + b, pid + b, NULL, x + b * dim), FK_OK);
+        memset(live + b, 1, 100);
+    }
+    size_t nlive = 0;
+    for (size_t i = 0; i < n0 + nadd; i++) nlive += live[i];
+    FK_CHECK_INT(fk_index_size(ix), nlive);
+    int ok = 0, nq = 60;
+    fk_index_hit_t h[2];
+    int nh;
+    for (int t = 0; t < nq; t++) {
+        size_t target;
+        do target = (size_t)(urand() * (n0 + nadd));
+        while (!live[target]);
+        if (t % 3 == 0) probe(x + target * dim, q, dim);
+        else if (t % 3 == 1) hard_probe(x + target * dim, q, dim);
+        else randv(q, dim);
+        FK_CHECK_INT(fk_index_search(ix, q, 1, 0, 0, h, &nh), FK_OK);
+        int best = -1;
+        double bs = -2;
+        for (size_t i = 0; i < n0 + nadd; i++) {
+            if (!live[i]) continue;
+            double s = 0;
+            for (int j = 0; j < dim; j++) s += (double)q[j] * x[i * dim + j];
+            if (s > bs) bs = s, best = (int)i;
+        }
+        ok += nh == 1 && h[0].face_id == fid[best] && fabs(h[0].cosine - bs) < 1e-5;
+    }
+    FK_CHECK_INT(ok, nq);
+    /* a removed template is never found again, even by itself */
+    FK_CHECK_INT(fk_index_search(ix, x, 1, 0, 0, h, &nh), FK_OK);
+    FK_CHECK(nh == 1 && h[0].face_id != fid[0]);
+    fk_index_destroy(ix);
+    free(x);
+    free(q);
+    free(fid);
+    free(pid);
+    free(gid);
+    free(live);
 }
 
 /* FAISS: flat agrees with us; HNSW and IVF propose candidates that we re-score */
@@ -330,14 +535,24 @@ static void concurrency_tests(void) {
 
 int main(void) {
     kernel_tests();
-    search_tests(3000, NULL, 1, (size_t)-1, 0); /* fp32 scan only */
-    search_tests(3000, "c", 1, 100, 8);         /* int8 + re-rank, reference kernels */
-    search_tests(3000, "c", 1, 100, 4);         /* int4 + re-rank, reference kernels */
-    search_tests(3000, "avx2", 1, 100, 8);
-    search_tests(3000, "avx2", 1, 100, 4);
-    search_tests(20000, NULL, 1, 0, 8);         /* int8 + re-rank, fastest kernels */
-    search_tests(20000, NULL, 1, 0, 0);         /* defaults: int4 + re-rank */
-    search_tests(20000, NULL, 2, 0, 0);         /* two threads (parallel_min 1000) */
+    search_tests(3000, NULL, 1, (size_t)-1, 0, 0); /* fp32 scan only */
+    search_tests(3000, "c", 1, 100, 8, 0);         /* int8 + re-rank, reference kernels */
+    search_tests(3000, "c", 1, 100, 4, 0);         /* int4 + re-rank, reference kernels */
+    search_tests(3000, "avx2", 1, 100, 8, 0);
+    search_tests(3000, "avx2", 1, 100, 4, 0);
+    search_tests(20000, NULL, 1, 0, 8, 0);         /* int8 + re-rank, fastest kernels */
+    search_tests(20000, NULL, 1, 0, 0, 0);         /* defaults: int4 + re-rank */
+    search_tests(20000, NULL, 2, 0, 0, 0);         /* two threads (parallel_min 1000) */
+    /* the staged search (sketch pass from 1000 templates on instead of the default size) */
+    sketch_kernel_tests();
+    sketch_estimator_tests();
+    search_tests(20000, NULL, 1, 0, 0, 1000);      /* fastest kernels, int4 */
+    search_tests(20000, "c", 1, 0, 4, 1000);       /* reference kernels */
+    search_tests(20000, "avx2", 1, 0, 4, 1000);
+    search_tests(20000, NULL, 1, 0, 8, 1000);      /* int8 coarse codes */
+    search_tests(20000, NULL, 2, 0, 0, 1000);      /* two threads, each with its own stages */
+    sketch_edit_tests(200);                        /* 256-bit sketches, add / remove after the build */
+    sketch_edit_tests(512);
     edit_tests();
     faiss_tests();
     concurrency_tests();

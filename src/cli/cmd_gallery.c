@@ -3,7 +3,7 @@
  *   enroll --data DIR --name NAME [--group G] [--external-id ID] [--metadata JSON] IMG...
  *   identify --data DIR IMG [--group G] [--top K]
  *   gallery list|show|remove|export|import --data DIR ...   (export FILE [--plain]; import FILE)
- *   bench search --n N --dim 512 [--threads T] [--queries Q]      (dispatched from main.c)
+ *   bench search --n N --dim 512 [--threads T] [--queries Q] [--sketch-min N]   (dispatched from main.c)
  * Data: --data DIR holds facekit.db (SQLite) and facekit.key (created 0600 on first use; FK_DATA_KEY
  * overrides); --db URL or FK_DB selects PostgreSQL instead of DIR/facekit.db. --cipher sm4 writes new
  * records with SM4-CTR + HMAC-SM3. Results are JSON on stdout, errors on stderr.
@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "facekit.h"
 #include "gallery/faiss_shim.h"
+#include "gallery/scan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -490,6 +491,18 @@ static float bn(void) {
     double u = bu() + 1e-12, v = bu();
     return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
 }
+/* a second stream for the harder probes, so that the gallery and the main queries stay as they were */
+static uint64_t hrng = 0xD1B54A32D192ED03ull;
+static double hu(void) {
+    hrng ^= hrng << 13;
+    hrng ^= hrng >> 7;
+    hrng ^= hrng << 17;
+    return (double)(hrng >> 11) / 9007199254740992.0;
+}
+static float hn(void) {
+    double u = hu() + 1e-12, v = hu();
+    return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
 static void bunit(float *v, int d) {
     double s = 0;
     for (int i = 0; i < d; i++) s += (double)v[i] * v[i];
@@ -511,20 +524,21 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int fk_cli_bench_search(int argc, char **argv) {
-    long n = 0;
+    long n = 0, sketch_min = 0;
     int dim = 512, threads = 1, nq = 200;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--n")) n = atol(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--sketch-min")) sketch_min = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--dim")) dim = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--queries")) nq = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: facekit bench search --n N --dim 512 [--threads T] [--queries Q]\n");
+            fprintf(stderr, "usage: facekit bench search --n N --dim 512 [--threads T] [--queries Q] [--sketch-min N]\n");
             return 2;
         }
     }
     if (n < 1 || dim < 1 || dim > 4096 || threads < 1 || threads > 64 || nq < 2) {
-        fprintf(stderr, "usage: facekit bench search --n N --dim 512 [--threads T] [--queries Q]\n");
+        fprintf(stderr, "usage: facekit bench search --n N --dim 512 [--threads T] [--queries Q] [--sketch-min N]\n");
         return 2;
     }
     fk_index_options_t o;
@@ -537,15 +551,21 @@ int fk_cli_bench_search(int argc, char **argv) {
         fprintf(stderr, "facekit bench search: %s\n", fk_status_str(rc));
         return 1;
     }
+    if (sketch_min > 0) fk__index_set_sketch_min(ix, (size_t)sketch_min);
     int have_faiss = fk__faiss_create(dim, FK__FAISS_FLAT, &fa) == FK_OK;
     /* gallery: N random unit vectors, added in batches; queries: half probes of gallery vectors (cosine about
-     * 0.7: a genuine search), half unrelated random vectors (an impostor: the closest-to-tie case) */
+     * 0.78: a genuine search), half unrelated random vectors (an impostor: the closest-to-tie case). Besides,
+     * NQ / 2 harder probes (cosine about 0.55 with their source, like real pairs of face photos), reported
+     * apart (hard_*), from a second random stream so that gallery and main queries do not change. */
     const long B = 8192;
+    const int nhq = nq / 2;
     float *buf = malloc((size_t)B * dim * sizeof(float)), *q = malloc((size_t)nq * dim * sizeof(float));
+    float *qh = malloc((size_t)nhq * dim * sizeof(float));
     int64_t *ids = malloc((size_t)B * sizeof(int64_t));
-    long *src = malloc((size_t)nq * sizeof(long));
-    if (!buf || !q || !ids || !src) return 1;
+    long *src = malloc((size_t)nq * sizeof(long)), *hsrc = malloc((size_t)nhq * sizeof(long));
+    if (!buf || !q || !qh || !ids || !src || !hsrc) return 1;
     for (int i = 0; i < nq; i++) src[i] = i % 2 == 0 ? (long)(bu() * n) : -1;
+    for (int i = 0; i < nhq; i++) hsrc[i] = (long)(hu() * n);
     for (long b = 0; b < n; b += B) {
         long m = n - b < B ? n - b : B;
         for (long i = 0; i < m; i++) {
@@ -556,6 +576,12 @@ int fk_cli_bench_search(int argc, char **argv) {
                 if (src[k] == b + i) {
                     for (int j = 0; j < dim; j++) q[(size_t)k * dim + j] = buf[i * dim + j] + 0.035f * bn();
                     bunit(q + (size_t)k * dim, dim);
+                }
+            /* noise 0.067 per value: |noise|^2 = 512 * 0.067^2 = 2.3, cosine 1 / sqrt(3.3) = 0.55 */
+            for (int k = 0; k < nhq; k++)
+                if (hsrc[k] == b + i) {
+                    for (int j = 0; j < dim; j++) qh[(size_t)k * dim + j] = buf[i * dim + j] + 0.067f * hn();
+                    bunit(qh + (size_t)k * dim, dim);
                 }
         }
         if ((rc = fk_index_add(ix, (size_t)m, ids, ids, NULL, buf)) != FK_OK ||
@@ -570,8 +596,9 @@ int fk_cli_bench_search(int argc, char **argv) {
             bunit(q + (size_t)k * dim, dim);
         }
     double *t = malloc((size_t)nq * sizeof(double)), *tf = malloc((size_t)nq * sizeof(double));
-    double *tc = malloc((size_t)nq * sizeof(double));
-    int hits = 0, faiss_agree = 0;
+    double *tc = malloc((size_t)nq * sizeof(double)), *ev = malloc((size_t)nq * sizeof(double));
+    double *th = malloc((size_t)(nhq > 0 ? nhq : 1) * sizeof(double));
+    int hits = 0, faiss_agree = 0, hhits = 0;
     fk_index_hit_t h[1], ex[1];
     int nh, ne;
     int64_t *ours = malloc((size_t)nq * sizeof(int64_t)), *theirs = malloc((size_t)nq * sizeof(int64_t));
@@ -582,6 +609,7 @@ int fk_cli_bench_search(int argc, char **argv) {
         fk_index_search(ix, q + (size_t)k * dim, 1, 0, 0, h, &nh);
         t[k] = now_us() - t0;
         tc[k] = cpu_us() - c0;
+        ev[k] = (double)fk__index_last_evals(NULL, NULL);
         ours[k] = nh == 1 ? h[0].face_id : -1;
     }
     if (have_faiss) {
@@ -600,10 +628,37 @@ int fk_cli_bench_search(int argc, char **argv) {
         hits += ne == 1 && ours[k] == ex[0].face_id;
         faiss_agree += ne == 1 && theirs[k] == ex[0].face_id;
     }
+    /* the harder probes: back to back as well, then their ground truth */
+    int64_t *hard = malloc((size_t)(nhq > 0 ? nhq : 1) * sizeof(int64_t));
+    if (!hard) return 1;
+    for (int k = 0; k < nhq; k++) {
+        double t0 = now_us();
+        fk_index_search(ix, qh + (size_t)k * dim, 1, 0, 0, h, &nh);
+        th[k] = now_us() - t0;
+        hard[k] = nh == 1 ? h[0].face_id : -1;
+    }
+    for (int k = 0; k < nhq; k++) {
+        fk_index_search(ix, qh + (size_t)k * dim, 1, 0, FK_SEARCH_EXACT, ex, &ne);
+        hhits += ne == 1 && hard[k] == ex[0].face_id;
+    }
+    free(hard);
     free(ours);
     free(theirs);
+    /* genuine and impostor queries apart: the sketch pass costs more for an impostor */
+    double *tg = malloc((size_t)nq * sizeof(double)), *ti = malloc((size_t)nq * sizeof(double));
+    int ng = 0, ni = 0;
+    for (int k = 0; tg && ti && k < nq; k++) {
+        if (src[k] >= 0) tg[ng++] = t[k];
+        else ti[ni++] = t[k];
+    }
+    if (tg && ti && ng > 0 && ni > 0) {
+        qsort(tg, (size_t)ng, sizeof *tg, cmp_d);
+        qsort(ti, (size_t)ni, sizeof *ti, cmp_d);
+    }
     qsort(t, (size_t)nq, sizeof *t, cmp_d);
     qsort(tc, (size_t)nq, sizeof *tc, cmp_d);
+    qsort(ev, (size_t)nq, sizeof *ev, cmp_d);
+    if (nhq > 0) qsort(th, (size_t)nhq, sizeof *th, cmp_d);
     printf("{\"n\":%ld,\"dim\":%d,\"threads\":%d,\"queries\":%d,\"median_us\":%.1f,\"p90_us\":%.1f,"
            "\"recall_at_1\":%.4f",
            n, dim, threads, nq, t[nq / 2], t[nq * 9 / 10], (double)hits / nq);
@@ -614,7 +669,22 @@ int fk_cli_bench_search(int argc, char **argv) {
         printf(",\"faiss_median_us\":null");
     }
     /* cpu_median_us: CPU time of the calling thread (with T > 1 the helpers' time is not in it) */
-    printf(",\"cpu_median_us\":%.1f,\"kernels\":\"%s\"}\n", tc[nq / 2], fk_index_kernels(ix));
+    printf(",\"cpu_median_us\":%.1f,\"kernels\":\"%s\",\"sketch_kernels\":\"%s\"", tc[nq / 2],
+           fk_index_kernels(ix), fk__index_sketch_kernels(ix));
+    /* coarse scores per query (0 without the sketch pass: then every template gets one), the harder probes,
+     * and memory: bytes per template in each stage, and what the index holds in all (with growth slack) */
+    size_t bf, bc, bs, bi, bt = fk__index_bytes_per_template(ix, &bf, &bc, &bs, &bi);
+    if (tg && ti && ng > 0 && ni > 0)
+        printf(",\"genuine_median_us\":%.1f,\"impostor_median_us\":%.1f", tg[ng / 2], ti[ni / 2]);
+    free(tg);
+    free(ti);
+    printf(",\"coarse_scored_median\":%.0f,\"coarse_scored_max\":%.0f", ev[nq / 2], ev[nq - 1]);
+    if (nhq > 0)
+        printf(",\"hard_queries\":%d,\"hard_recall_at_1\":%.4f,\"hard_median_us\":%.1f", nhq,
+               (double)hhits / nhq, th[nhq / 2]);
+    printf(",\"bytes_per_template\":{\"fp32\":%zu,\"coarse\":%zu,\"sketch\":%zu,\"ids\":%zu,\"total\":%zu}"
+           ",\"index_mb\":%.1f}\n",
+           bf, bc, bs, bi, bt, (double)fk_mem_in_use() / 1048576.0);
     fk__faiss_destroy(fa);
     fk_index_destroy(ix);
     free(buf);
@@ -624,5 +694,9 @@ int fk_cli_bench_search(int argc, char **argv) {
     free(t);
     free(tf);
     free(tc);
+    free(ev);
+    free(th);
+    free(qh);
+    free(hsrc);
     return 0;
 }

@@ -35,4 +35,15 @@ fk__dots_f32_fn fk__dots_f32_select(const char *force, const char **level);
 fk__dots_i8_fn fk__dots_i8_select(const char *force, const char **level);
 fk__dots_i4_fn fk__dots_i4_select(const char *force, const char **level);
 
+/* index.c internals for tests and the bench: the size from which the 1-bit sketch pass runs (0 = the
+ * default), the sketch kernel level, the bytes one template takes in each stage (fp32, coarse code + scale,
+ * sketch planes + three factors, ids + hash; returns the sum), and how many coarse scores, 2-bit estimates
+ * (*REFINED) and fp32 scores (*EXACT) this thread's last search computed */
+struct fk_index;
+void fk__index_set_sketch_min(struct fk_index *ix, size_t n);
+const char *fk__index_sketch_kernels(const struct fk_index *ix);
+size_t fk__index_bytes_per_template(const struct fk_index *ix, size_t *fp32, size_t *coarse, size_t *sketch,
+                                    size_t *ids);
+size_t fk__index_last_evals(size_t *refined, size_t *exact);
+
 #endif
