@@ -197,6 +197,15 @@ await step('enrol two people from photos with consent and purpose (quality in wo
   await shot(admin, 'persons-enrol');
   await save1();
   const save2 = await createPerson(admin, 'Joe Biden', [IMG.biden2], '门禁通行');
+  // The first save meets a network failure: the dialog says so and keeps name, consent and photo.
+  await admin.route('**/api/v1/persons', (r) => (r.request().method() === 'POST' ? r.abort('connectionreset') : r.continue()));
+  await admin.click('[data-testid=person-save]');
+  await admin.waitForSelector('[data-testid=person-form] [data-msg=error]');
+  check((await admin.textContent('[data-testid=person-form] [data-msg=error]')).includes('网络'), 'no network error shown');
+  check(await admin.inputValue('[data-testid=person-form] input[name=name]') === 'Joe Biden' && await admin.isChecked('[data-testid=person-form] input[name=consent]')
+    && await admin.inputValue('[data-testid=person-form] input[name=consent_purpose]') === '门禁通行'
+    && (await admin.$$('[data-testid=photo-results] > li')).length === 1, 'the new-person form lost what was typed');
+  await admin.unroute('**/api/v1/persons');
   await save2();
   await admin.waitForSelector('[data-person="Barack Obama"]');
   await admin.waitForSelector('[data-person="Joe Biden"]');
