@@ -56,7 +56,7 @@ function SupportItem({ m, admin, onReplied }: { m: any; admin: boolean; onReplie
       <div class="meta">{fmtTime(m.time)} · {m.author} · {t('help.contact')}: {m.contact}</div>
       <p class="pre">{m.message}</p>
       {m.reply && <div class="reply"><div class="meta">{t('help.reply_by', { name: m.replied_by ?? '', time: fmtTime(m.replied_at) })}</div><p class="pre">{m.reply}</p></div>}
-      {!m.reply && !admin && <p class="muted">{t('help.waiting')}</p>}
+      {!m.reply && <p class="muted" data-waiting="1">{t('help.waiting')}</p>}
       {admin && (
         <form onSubmit={send} class="row">
           <input required value={reply} placeholder={t('help.reply_ph')} onInput={(e) => setReply((e.target as HTMLInputElement).value)} />
