@@ -215,6 +215,13 @@ await step('enrol two people from photos with consent and purpose (quality in wo
   check(ob && ob.faces === 2, `Obama has ${ob && ob.faces} faces`);
   const one = await apiGet(admin, `persons/${ob.id}`);
   check(one.body.consent && one.body.consent.purpose === '门禁通行', 'consent purpose not recorded');
+  // Search by name narrows the list.
+  await admin.fill('input[name=q]', 'Biden');
+  await admin.press('input[name=q]', 'Enter');
+  await admin.waitForFunction(() => { const r = document.querySelectorAll('[data-testid=persons-table] tr[data-person]'); return r.length === 1 && r[0].getAttribute('data-person') === 'Joe Biden'; });
+  await admin.fill('input[name=q]', '');
+  await admin.press('input[name=q]', 'Enter');
+  await admin.waitForSelector('[data-person="Barack Obama"]');
   await admin.click('[data-person="Barack Obama"] a');
   await admin.waitForSelector('.modal .thumbs img');
   await shot(admin, 'person-detail');
