@@ -115,7 +115,7 @@ check 'read w s n < "$T/s2" && [ $w = closed ] && [ $n = 0 ]'
 check 'read w s n < "$T/s3" && [ $w = closed ] && [ $n = 0 ]'
 echo "stalled clients: $(cat "$T/s1") / $(cat "$T/s2") / $(cat "$T/s3") (closed SECONDS BYTES)"
 # a body trickled one byte every 0.4 s never trips the idle timeout; the total-time check closes it
-node "$T/stall.js" trickle "$PORT" "$KW" > "$T/s4"
+node "$T/stall.js" trickle "$PORT" "$KW" > "$T/s4" 2> "$T/s4.err"
 check 'read w s n < "$T/s4" && [ $w = closed ] && [ $n = 0 ]'
 echo "trickling client: $(cat "$T/s4")"
 # the slots are free again: an upload is served

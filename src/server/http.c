@@ -459,6 +459,13 @@ static enum MHD_Result queue(fk_req_t *r) {
     return ret;
 }
 
+/* seconds on the monotonic clock: request durations and the body time limit ignore wall-clock steps */
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* the size of the request head as received (name: value CRLF per header) */
 static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     (void)kind;
@@ -480,7 +487,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->path = url;
-        r->t0 = fk__now();
+        r->t0 = mono_now();
         r->role = FK_ROLE_ANON;
         snprintf(r->actor, sizeof r->actor, "anonymous");
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -532,7 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (fk__now() - r->t0 > s->cfg.request_timeout) {
+        if (mono_now() - r->t0 > s->cfg.request_timeout) {
             /* libmicrohttpd cannot answer in the middle of an upload: the connection is closed instead */
             fk__srv_log(s, FK_LOG_WARN, "%s %s %s: body still arriving after %d s; connection closed", r->addr, r->method,
                         r->path, s->cfg.request_timeout);
@@ -565,7 +572,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         fk__srv_log(s, FK_LOG_ERROR, "%s %s %s -> %d %.300s", r->addr, r->method, r->path, r->status, r->resp ? r->resp : "");
     else
         fk__srv_log(s, FK_LOG_DEBUG, "%s %s %s -> %d (%.1f ms)", r->addr, r->method, r->path, r->status,
-                    (fk__now() - r->t0) * 1e3);
+                    (mono_now() - r->t0) * 1e3);
     if (r->audit == 2 && r->status != 401 && r->status != 403) r->audit = 0;
     if (r->audit) {
         char action[300];
