@@ -99,15 +99,10 @@ static int collect_faces(fk_req_t *r, faces_t *f, int required) {
             return -1;
         }
         if (rc > 0) break;
-        fk_image_decode_options_t d;
-        memset(&d, 0, sizeof d);
-        d.max_side = FK_FACE_DECODE_MAX_SIDE;
-        fk_image_t *img = NULL;
-        char err[256] = "";
-        rc = fk_image_decode(buf, n, &d, &img, err, sizeof err);
-        if (rc) {
-            fk__resp_error(r, rc == FK_ELIMIT ? 413 : 400, rc == FK_ELIMIT ? "too_large" : "bad_image",
-                           "image %d is not a readable image: %s%s%s", i + 1, fk_status_str(rc), err[0] ? ": " : "", err);
+        char what[32];
+        snprintf(what, sizeof what, "image %d", i + 1);
+        fk_image_t *img = fk__srv_decode(r, buf, n, what);
+        if (!img) {
             if (owned) fk__free(buf);
             faces_free(f);
             return -1;
