@@ -67,20 +67,6 @@ static int face_ok(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f) {
     return FK_OK;
 }
 
-static fk_tensor_spec_t spec_of(int w, int h, fk_channel_order_t order, const float mean[3], const float scale[3]) {
-    fk_tensor_spec_t s;
-    memset(&s, 0, sizeof s);
-    s.width = w;
-    s.height = h;
-    s.layout = FK_TENSOR_CHW;
-    s.order = order;
-    for (int k = 0; k < 3; k++) {
-        s.mean[k] = mean[k];
-        s.scale[k] = scale[k];
-    }
-    return s;
-}
-
 /* ImageNet normalisation over 0..255 samples, for the channel order the tensor is written in */
 static void imagenet(float mean[3], float scale[3]) {
     /* the vendor applies R's statistics to tensor channel 0 whatever colour it holds */
@@ -105,7 +91,7 @@ static int run_pose(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f, floa
     fk_rectf_t r = {x1, y1, x2 - x1, y2 - y1};
     float mean[3], scale[3];
     imagenet(mean, scale);
-    fk_tensor_spec_t s = spec_of(224, 224, POSE_ORDER, mean, scale);
+    fk_tensor_spec_t s = fk__tensor_spec(224, 224, POSE_ORDER, mean, scale);
     int rc = fk_image_to_tensor(img, &r, &s, c->in);
     if (rc) return fk__ctx_fail(c, rc, "cannot crop the face for pose");
     if ((rc = fk__ctx_run(c, FK__M_POSE, c->in))) return rc;
@@ -253,7 +239,7 @@ int fk_liveness(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f, float th
     fk__face_square(f, sq);
     fk_rectf_t r = fk__face_crop_rect(img, sq, 2.7f);
     static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
-    fk_tensor_spec_t s = spec_of(128, 128, LIVENESS_ORDER, zero, one);
+    fk_tensor_spec_t s = fk__tensor_spec(128, 128, LIVENESS_ORDER, zero, one);
     if ((rc = fk_image_to_tensor(img, &r, &s, c->in))) return fk__ctx_fail(c, rc, "cannot crop for liveness");
     if ((rc = fk__ctx_run(c, FK__M_LIVENESS, c->in))) return rc;
     float p[3];
@@ -286,7 +272,7 @@ static int run_ssr(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f, int m
     fk_rectf_t r = fk__face_crop_rect(img, sq, 1.4f);
     float mean[3], scale[3];
     imagenet(mean, scale);
-    fk_tensor_spec_t s = spec_of(64, 64, AGE_ORDER, mean, scale);
+    fk_tensor_spec_t s = fk__tensor_spec(64, 64, AGE_ORDER, mean, scale);
     int rc = fk_image_to_tensor(img, &r, &s, c->in);
     if (rc) return fk__ctx_fail(c, rc, "cannot crop the face");
     if ((rc = fk__ctx_run(c, model, c->in))) return rc;
@@ -304,7 +290,7 @@ static int run_expression(fk_ctx_t *c, const fk_image_t *img, const fk_face_t *f
     if (!(x2 - x1 >= 1 && y2 - y1 >= 1)) return fk__ctx_fail(c, FK_EINVAL, "face outside the image");
     fk_rectf_t r = {x1, y1, x2 - x1, y2 - y1};
     static const float zero[3] = {0, 0, 0}, sc[3] = {1 / 255.0f, 1 / 255.0f, 1 / 255.0f};
-    fk_tensor_spec_t s = spec_of(224, 224, EXPRESSION_ORDER, zero, sc);
+    fk_tensor_spec_t s = fk__tensor_spec(224, 224, EXPRESSION_ORDER, zero, sc);
     int rc = fk_image_to_tensor(img, &r, &s, c->in);
     if (rc) return fk__ctx_fail(c, rc, "cannot crop the face");
     if ((rc = fk__ctx_run(c, FK__M_EXPRESSION, c->in))) return rc;

@@ -97,17 +97,9 @@ static int detect_pass(fk_ctx_t *c, const fk_image_t *img, int w, int h, const f
     /* fit the image into w x h, keep its aspect, pad right/bottom with mid-gray (0 after normalisation) */
     double s = fmin((double)w / img->width, (double)h / img->height);
     fk_rectf_t r = {0, 0, (float)(w / s), (float)(h / s)};
-    fk_tensor_spec_t spec;
-    memset(&spec, 0, sizeof spec);
-    spec.width = w;
-    spec.height = h;
-    spec.layout = FK_TENSOR_CHW;
-    spec.order = DETECT_ORDER;
-    for (int k = 0; k < 3; k++) {
-        spec.mean[k] = 127.0f;
-        spec.scale[k] = 1.0f / 128.0f;
-        spec.fill[k] = 127;
-    }
+    static const float mean[3] = {127, 127, 127}, scale[3] = {1 / 128.0f, 1 / 128.0f, 1 / 128.0f};
+    fk_tensor_spec_t spec = fk__tensor_spec(w, h, DETECT_ORDER, mean, scale);
+    memset(spec.fill, 127, sizeof spec.fill);
     rc = fk_image_to_tensor(img, &r, &spec, d->in);
     if (rc) return fk__ctx_fail(c, rc, "cannot build the detector input");
     const float *ins[1] = {d->in};

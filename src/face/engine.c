@@ -29,6 +29,20 @@ static int efail(fk_engine_t *e, int rc, const char *fmt, ...) {
     return rc;
 }
 
+fk_tensor_spec_t fk__tensor_spec(int w, int h, fk_channel_order_t order, const float mean[3], const float scale[3]) {
+    fk_tensor_spec_t s;
+    memset(&s, 0, sizeof s);
+    s.width = w;
+    s.height = h;
+    s.layout = FK_TENSOR_CHW;
+    s.order = order;
+    for (int k = 0; k < 3; k++) {
+        s.mean[k] = mean[k];
+        s.scale[k] = scale[k];
+    }
+    return s;
+}
+
 int fk__ctx_fail(fk_ctx_t *c, int rc, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -84,6 +84,8 @@ struct fk_ctx {
     size_t cand_cap;
 };
 
+/* An NCHW float tensor spec of W x H in ORDER with per-channel MEAN and SCALE ((v - mean) * scale), fill 0. */
+fk_tensor_spec_t fk__tensor_spec(int w, int h, fk_channel_order_t order, const float mean[3], const float scale[3]);
 /* Message on the context; returns RC. */
 int fk__ctx_fail(fk_ctx_t *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The detector model for WIDTH x HEIGHT, opening it on first use. Thread-safe. */

@@ -245,22 +245,30 @@ static void decode_impl(jpeg_ctx_t *ctx, j_decompress_ptr d, char *err, size_t e
     jpeg_finish_decompress(d);
 }
 
+/* One pass of decode_impl over BYTES: the header only when INFO is given (a probe), else the pixels into
+ * CTX->img. Returns the status with the message in ERR. */
+static int run_decompress(jpeg_ctx_t *ctx, const uint8_t *bytes, size_t n, const fk__decode_limits_t *lim,
+                          fk_image_info_t *info, char *err, size_t errsize) {
+    struct jpeg_decompress_struct d;
+    memset(ctx, 0, sizeof *ctx);
+    memset(&d, 0, sizeof d);
+    init_errors(ctx);
+    d.err = &ctx->pub;
+    ctx->bytes = bytes;
+    ctx->n = n;
+    ctx->lim = lim;
+    ctx->info = info;
+    ctx->orientation = 1;
+    decode_impl(ctx, &d, err, errsize);
+    jpeg_destroy_decompress(&d);
+    if (ctx->status != FK_OK && ctx->msg[0]) fk__seterr(err, errsize, "%s", ctx->msg);
+    return ctx->status;
+}
+
 int fk__jpeg_decode(const uint8_t *bytes, size_t n, const fk__decode_limits_t *lim, fk_image_t **out, char *err,
                     size_t errsize) {
     jpeg_ctx_t ctx;
-    struct jpeg_decompress_struct d;
-    memset(&ctx, 0, sizeof ctx);
-    memset(&d, 0, sizeof d);
-    init_errors(&ctx);
-    d.err = &ctx.pub;
-    ctx.bytes = bytes;
-    ctx.n = n;
-    ctx.lim = lim;
-    ctx.orientation = 1;
-    decode_impl(&ctx, &d, err, errsize);
-    jpeg_destroy_decompress(&d);
-    if (ctx.status != FK_OK) {
-        if (ctx.msg[0]) fk__seterr(err, errsize, "%s", ctx.msg);
+    if (run_decompress(&ctx, bytes, n, lim, NULL, err, errsize) != FK_OK) {
         fk__free(ctx.img);
         return ctx.status;
     }
@@ -280,21 +288,7 @@ int fk__jpeg_decode(const uint8_t *bytes, size_t n, const fk__decode_limits_t *l
 
 int fk__jpeg_probe(const uint8_t *bytes, size_t n, fk_image_info_t *info, char *err, size_t errsize) {
     jpeg_ctx_t ctx;
-    struct jpeg_decompress_struct d;
-    memset(&ctx, 0, sizeof ctx);
-    memset(&d, 0, sizeof d);
-    init_errors(&ctx);
-    d.err = &ctx.pub;
-    ctx.bytes = bytes;
-    ctx.n = n;
-    ctx.info = info;
-    decode_impl(&ctx, &d, err, errsize);
-    jpeg_destroy_decompress(&d);
-    if (ctx.status != FK_OK) {
-        if (ctx.msg[0]) fk__seterr(err, errsize, "%s", ctx.msg);
-        return ctx.status;
-    }
-    return FK_OK;
+    return run_decompress(&ctx, bytes, n, NULL, info, err, errsize);
 }
 
 /* ---- encoding -------------------------------------------------------------------------------------- */
