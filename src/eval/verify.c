@@ -23,13 +23,17 @@ static int by_score_desc(const void *a, const void *b) {
 }
 
 /* Copies the pairs with a real score, sorted by decreasing score; counts the NaN ones. */
-static int sorted_pairs(const double *scores, const int *same, size_t n, pair_t **out, size_t *m,
-                        size_t *nan_pos, size_t *nan_neg) {
+/* The scored pairs sorted by decreasing score in *OUT (*M of them); *POS / *NEG count all same / different
+ * pairs, *NAN_POS / *NAN_NEG those of them without a score (left out of *OUT). */
+static int sorted_pairs(const double *scores, const int *same, size_t n, pair_t **out, size_t *m, size_t *pos,
+                        size_t *neg, size_t *nan_pos, size_t *nan_neg) {
     pair_t *p = fk__malloc((n ? n : 1) * sizeof *p);
     if (!p) return FK_ENOMEM;
     size_t k = 0;
-    *nan_pos = *nan_neg = 0;
+    *pos = *neg = *nan_pos = *nan_neg = 0;
     for (size_t i = 0; i < n; i++) {
+        if (same[i]) (*pos)++;
+        else (*neg)++;
         if (isnan(scores[i])) {
             if (same[i]) (*nan_pos)++;
             else (*nan_neg)++;
@@ -60,11 +64,10 @@ int fk_eval_best_threshold(const double *scores, const int *same, size_t n, doub
                            double *accuracy_out) {
     if (!scores || !same || n == 0 || !threshold_out) return FK_EINVAL;
     pair_t *p;
-    size_t m, nan_pos, nan_neg;
-    int rc = sorted_pairs(scores, same, n, &p, &m, &nan_pos, &nan_neg);
+    size_t m, pos, neg, nan_pos, nan_neg;
+    int rc = sorted_pairs(scores, same, n, &p, &m, &pos, &neg, &nan_pos, &nan_neg);
     if (rc) return rc;
-    size_t neg_total = 0;
-    for (size_t i = 0; i < m; i++) neg_total += !p[i].same;
+    size_t neg_total = neg - nan_neg; /* the scored ones */
     /* threshold above every score: all rejected */
     size_t best_ok = neg_total, pos_acc = 0, neg_acc = 0;
     double best_t = m ? nextafter(p[0].s, INFINITY) : 0.0;
@@ -93,14 +96,9 @@ int fk_eval_threshold_at_far(const double *scores, const int *same, size_t n, do
                              double *threshold_out, double *tar_out) {
     if (!scores || !same || n == 0 || !threshold_out) return FK_EINVAL;
     pair_t *p;
-    size_t m, nan_pos, nan_neg;
-    int rc = sorted_pairs(scores, same, n, &p, &m, &nan_pos, &nan_neg);
+    size_t m, pos_total, neg_total, nan_pos, nan_neg;
+    int rc = sorted_pairs(scores, same, n, &p, &m, &pos_total, &neg_total, &nan_pos, &nan_neg);
     if (rc) return rc;
-    size_t pos_total = nan_pos, neg_total = nan_neg;
-    for (size_t i = 0; i < m; i++) {
-        pos_total += p[i].same;
-        neg_total += !p[i].same;
-    }
     double t = m ? nextafter(p[0].s, INFINITY) : 0.0;
     size_t pos_acc = 0, neg_acc = 0, best_pos = 0;
     for (size_t i = 0; i < m;) {
@@ -126,14 +124,9 @@ int fk_eval_threshold_at_far(const double *scores, const int *same, size_t n, do
 int fk_eval_roc(const double *scores, const int *same, size_t n, fk_roc_point_t **points, size_t *n_points) {
     if (!scores || !same || !points || !n_points || n == 0) return FK_EINVAL;
     pair_t *p;
-    size_t m, nan_pos, nan_neg;
-    int rc = sorted_pairs(scores, same, n, &p, &m, &nan_pos, &nan_neg);
+    size_t m, pos_total, neg_total, nan_pos, nan_neg;
+    int rc = sorted_pairs(scores, same, n, &p, &m, &pos_total, &neg_total, &nan_pos, &nan_neg);
     if (rc) return rc;
-    size_t pos_total = nan_pos, neg_total = nan_neg;
-    for (size_t i = 0; i < m; i++) {
-        pos_total += p[i].same;
-        neg_total += !p[i].same;
-    }
     fk_roc_point_t *r = fk__malloc((m + 1) * sizeof *r);
     if (!r) {
         fk__free(p);
