@@ -6,7 +6,8 @@
 # nothing stored (persons count and gallery files' bytes unchanged); (4) max_uploads bodies in flight ->
 # 503 busy with Retry-After; (5) a client stalling mid-request (raw socket: half a head, half a body, or a
 # body trickled a byte at a time) is disconnected after request_timeout, its upload slot is freed and the
-# server keeps serving. libmicrohttpd closes such connections without an answer (it cannot send 408 there).
+# server keeps serving; libmicrohttpd closes such connections without an answer (it cannot send 408
+# there); (6) max_connections_per_ip refuses a third connection from one address.
 set -u
 SB=${FK_BIN_TESTHOOKS:?FK_BIN_TESTHOOKS must point to facekit-testhooks}
 B=${FK_BIN:?}
@@ -122,6 +123,21 @@ echo "trickling client: $(cat "$T/s4")"
 req POST /api/v1/compare -H "X-API-Key: $KW" -F a=@"$D/img50.jpg" -F b=@"$D/img51.jpg"
 check '[ $CODE = 200 ] && [ "$(jget "typeof j.score")" = number ]'
 req GET /api/v1/metrics -H "X-API-Key: $KO"; check '[ $CODE = 403 ]'   # metrics: admin and auditor only
+stop_server
+check '[ $SRC = 0 ]'
+
+# ---- max_connections_per_ip (2): slow clients from one address hold at most two connections ----
+start_server "$G" FK_SERVE_MAX_CONNECTIONS_PER_IP=2 FK_SERVE_REQUEST_TIMEOUT=2
+node "$T/stall.js" head "$PORT" > "$T/s5" 2> "$T/s5.err" &
+S5=$!
+node "$T/stall.js" head "$PORT" > "$T/s6" 2> "$T/s6.err" &
+S6=$!
+for _ in $(seq 1 100); do grep -q sent "$T/s5.err" && grep -q sent "$T/s6.err" && break; sleep 0.1; done
+sleep 0.3
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/health")
+check '[ "$code" = 000 ]'   # refused: the connection is closed before any answer
+wait $S5 $S6
+req GET /api/v1/health; check '[ $CODE = 200 ]'   # the stalled two timed out: served again
 stop_server
 check '[ $SRC = 0 ]'
 

@@ -43,6 +43,8 @@ void fk__srv_config_default(fk_srv_config_t *c) {
     c->notify_interval_ms = 500;
     c->notify_max_backoff = 60;
     c->log_level = FK_LOG_INFO;
+    c->max_connections = 1024; /* bounds what slow clients can hold: ~64 MiB of connection memory */
+    c->max_connections_per_ip = 0;
 }
 
 static int level_of(const char *s) {
@@ -64,7 +66,8 @@ static const struct {
     F("request_timeout", 'i', request_timeout), F("max_uploads", 'i', max_uploads), F("threads", 'i', threads),
     F("session_ttl", 'i', session_ttl), F("captcha_ttl", 'i', captcha_ttl),
     F("notify_interval_ms", 'i', notify_interval_ms), F("notify_max_backoff", 'i', notify_max_backoff),
-    F("log_level", 'l', log_level), F("web_dir", 's', web_dir),
+    F("log_level", 'l', log_level), F("max_connections", 'i', max_connections),
+    F("max_connections_per_ip", 'i', max_connections_per_ip), F("web_dir", 's', web_dir),
 };
 #undef F
 

@@ -3,7 +3,8 @@
  * for a head over max_header, 413 JSON for a body over max_body, 503 + Retry-After beyond max_uploads
  * bodies in flight; a connection idle for request_timeout seconds, or still sending its body after that
  * long, is closed without an answer: libmicrohttpd has no way to send 408 there; see docs/performance.md
- * "## Service"), JSON / multipart / base64 input parsing, JSON error
+ * "## Service"; beyond max_connections, or max_connections_per_ip from one address, a new connection is
+ * closed at once), JSON / multipart / base64 input parsing, JSON error
  * responses, routing with the role matrix (401 without credentials, 403 for a wrong role, CSRF for cookie
  * sessions), the audit hook after each request, and metrics counters.
  */
@@ -687,12 +688,16 @@ void *fk__http_start(fk_srv_t *s, char *err, size_t errsize) {
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)s->cfg.request_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memlimit,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections_per_ip,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                              MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     else
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)s->cfg.request_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memlimit,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections_per_ip,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                              MHD_OPTION_END);
     if (!d) {

@@ -39,6 +39,8 @@ typedef struct fk_srv_config {
     int notify_interval_ms;
     int notify_max_backoff; /* seconds between retries of an event at most */
     int log_level;         /* 0 error, 1 warn, 2 info, 3 debug */
+    int max_connections;   /* open connections at most (each holds up to 2 x max_header + 32 KiB) */
+    int max_connections_per_ip; /* 0 = no limit per client address */
     char web_dir[1024];    /* the built web console served at / (static.c); "" = none */
     /* The library never prints: log lines (no newline, secrets never included) go to this callback,
      * installed by the front-end (`facekit serve`: stderr with timestamps); NULL drops them. */
