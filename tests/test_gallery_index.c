@@ -302,6 +302,43 @@ static void sketch_kernel_tests(void) {
             for (size_t i = 0; i < n; i++) FK_CHECK_INT(out[i], ref[i]);
             for (size_t i = 0; i < 2 * n; i++) FK_CHECK_INT(rout[i], rref[i]);
         }
+        /* the fused stage-1 scan: same survivors and numerators at every level, for a full block, a short
+         * one (tail) and thresholds letting all, some or none through */
+        size_t nb = 512 + 23;
+        uint8_t *cc = fk__malloc(nb * (size_t)bits / 8);
+        float *inv = fk__malloc(nb * sizeof(float)), *pop = fk__malloc(nb * sizeof(float));
+        float *nr = fk__malloc((nb + 16) * sizeof(float)), *no = fk__malloc((nb + 16) * sizeof(float));
+        uint32_t *sr = fk__malloc((nb + 16) * sizeof(uint32_t)), *so = fk__malloc((nb + 16) * sizeof(uint32_t));
+        for (size_t i = 0; i < nb * (size_t)bits / 8; i++) cc[i] = (uint8_t)(urand() * 256);
+        for (size_t i = 0; i < nb; i++) inv[i] = (float)(0.05 + 0.01 * urand()), pop[i] = (float)(int)(urand() * bits);
+        fk__sketch_query_t sq = {0.02f, -0.25f, 0.7f * (float)bits / 512, 0.034f, 0.017f};
+        const float thr[] = {-INFINITY, 0.0f, 0.05f, 10.0f};
+        const size_t lens[] = {512, 41, 7};
+        for (int t = 0; t < 4; t++)
+            for (int li = 0; li < 3; li++) {
+                size_t len = lens[li];
+                int kr = fk__sketch_scan_ref(planes, cc + 23 * (size_t)bits / 8, inv + 23, pop + 23, len, bits, &sq,
+                                             thr[t], 1000, nr, sr);
+                if (t == 0) FK_CHECK_INT(kr, (int)len);
+                if (t == 3) FK_CHECK_INT(kr, 0);
+                for (int l = 0; l < 3; l++) {
+                    fk__sketch_scan_fn sf = fk__sketch_scan_select(levels[l], NULL);
+                    int ko = sf(planes, cc + 23 * (size_t)bits / 8, inv + 23, pop + 23, len, bits, &sq, thr[t], 1000,
+                                no, so);
+                    FK_CHECK_INT(ko, kr);
+                    for (int i = 0; i < ko && i < kr; i++) {
+                        FK_CHECK_INT(so[i], sr[i]);
+                        FK_CHECK(no[i] == nr[i]);
+                    }
+                }
+            }
+        fk__free(cc);
+        fk__free(inv);
+        fk__free(pop);
+        fk__free(nr);
+        fk__free(no);
+        fk__free(sr);
+        fk__free(so);
         fk__free(c);
         fk__free(m);
     }
@@ -350,9 +387,11 @@ static void sketch_estimator_tests(void) {
         double m1 = e1 / N, s1 = sqrt(e1s / N - m1 * m1), m2 = e2 / N, s2 = sqrt(e2s / N - m2 * m2);
         fprintf(stderr, "sketch dim %d bits %d: 1-bit bias %.4f sd %.4f (sigma %.4f), 2-bit bias %.4f sd %.4f (sigma %.4f)\n",
                 dim, bits, m1, s1, sq.sigma, m2, s2, sq.sigma2);
-        FK_CHECK(fabs(m1) < 0.004 && fabs(m2) < 0.003);
-        FK_CHECK(s1 < 1.05 * sq.sigma && s1 > 0.7 * sq.sigma);
-        FK_CHECK(s2 < 1.05 * sq.sigma2 && s2 > 0.7 * sq.sigma2);
+        /* for one fixed query (and a fixed rotation) the query's rounding leaves a small bias: the margins
+         * must cover bias and spread together */
+        FK_CHECK(fabs(m1) < 0.25 * sq.sigma && fabs(m2) < 0.35 * sq.sigma2);
+        FK_CHECK(sqrt(s1 * s1 + m1 * m1) < 1.05 * sq.sigma && s1 > 0.7 * sq.sigma);
+        FK_CHECK(sqrt(s2 * s2 + m2 * m2) < 1.05 * sq.sigma2 && s2 > 0.7 * sq.sigma2);
         fk__free(a);
         fk__free(b);
         fk__free(ra);

@@ -162,6 +162,26 @@ void fk__sketch_refine_ref(const uint64_t *planes, const uint8_t *codes, const u
     }
 }
 
+/* the threshold step after any dots kernel */
+static int scan_tail(const int32_t *S, const float *inv, const float *pop, size_t n, const fk__sketch_query_t *sq,
+                     float t1, uint32_t base, float *num, uint32_t *slot) {
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = sq->a * (float)S[i] + sq->b * pop[i] - sq->c;
+        num[k] = v;
+        slot[k] = base + (uint32_t)i;
+        k += inv[i] * v > t1;
+    }
+    return k;
+}
+
+int fk__sketch_scan_ref(const uint64_t *planes, const uint8_t *codes, const float *inv, const float *pop, size_t n,
+                        int bits, const fk__sketch_query_t *sq, float t1, uint32_t base, float *num, uint32_t *slot) {
+    int32_t S[FK__SKETCH_SCAN_MAX];
+    fk__sketch_dots_ref(planes, codes, n, bits, S);
+    return scan_tail(S, inv, pop, n, sq, t1, base, num, slot);
+}
+
 #ifdef FK_X86
 
 /* AVX-512 for 512-bit codes (other sizes: the reference; this runs on a few percent of the templates) */
@@ -282,6 +302,76 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void dots_avx512(const
     }
 }
 
+/* stage 1 fused for 512-bit codes: sixteen templates per step, their sums reduced into one register by a
+ * transposing tree, the estimate and the threshold test in vector registers, and the survivors packed with
+ * an in-register compress (Zen 4's compress-to-memory is microcoded and slow) */
+__attribute__((target("avx512f,avx512vpopcntdq"))) static __m512i s8_avx512(const uint8_t *c, __m512i p0, __m512i p1,
+                                                                            __m512i p2, __m512i p3) {
+    __m512i r[8];
+    for (int k = 0; k < 8; k++) {
+        __m512i x = _mm512_loadu_si512(c + k * 64);
+        __m512i s = _mm512_popcnt_epi64(_mm512_and_si512(x, p3));
+        s = _mm512_add_epi64(_mm512_slli_epi64(s, 1), _mm512_popcnt_epi64(_mm512_and_si512(x, p2)));
+        s = _mm512_add_epi64(_mm512_slli_epi64(s, 1), _mm512_popcnt_epi64(_mm512_and_si512(x, p1)));
+        r[k] = _mm512_add_epi64(_mm512_slli_epi64(s, 1), _mm512_popcnt_epi64(_mm512_and_si512(x, p0)));
+    }
+    __m512i a[4], b[2];
+    for (int k = 0; k < 4; k++) /* 128-bit lane l: (r2k, r2k+1) partial sums */
+        a[k] = _mm512_add_epi64(_mm512_unpacklo_epi64(r[2 * k], r[2 * k + 1]),
+                                _mm512_unpackhi_epi64(r[2 * k], r[2 * k + 1]));
+    for (int k = 0; k < 2; k++) /* lanes: (r4k, r4k+1) twice, (r4k+2, r4k+3) twice */
+        b[k] = _mm512_add_epi64(_mm512_shuffle_i64x2(a[2 * k], a[2 * k + 1], 0x88),
+                                _mm512_shuffle_i64x2(a[2 * k], a[2 * k + 1], 0xdd));
+    return _mm512_add_epi64(_mm512_shuffle_i64x2(b[0], b[1], 0x88), _mm512_shuffle_i64x2(b[0], b[1], 0xdd));
+}
+
+__attribute__((target("avx512f,avx512vpopcntdq"))) static int scan_avx512(const uint64_t *planes,
+                                                                          const uint8_t *codes, const float *inv,
+                                                                          const float *pop, size_t n, int bits,
+                                                                          const fk__sketch_query_t *sq, float t1,
+                                                                          uint32_t base, float *num,
+                                                                          uint32_t *slot) {
+    if (bits != 512) {
+        int32_t S[FK__SKETCH_SCAN_MAX];
+        dots_avx512(planes, codes, n, bits, S);
+        return scan_tail(S, inv, pop, n, sq, t1, base, num, slot);
+    }
+    const __m512i p0 = _mm512_loadu_si512(planes), p1 = _mm512_loadu_si512(planes + 8),
+                  p2 = _mm512_loadu_si512(planes + 16), p3 = _mm512_loadu_si512(planes + 24);
+    const __m512 va = _mm512_set1_ps(sq->a), vb = _mm512_set1_ps(sq->b), vc = _mm512_set1_ps(sq->c),
+                 vt = _mm512_set1_ps(t1);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int k = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i lo = _mm512_cvtepi64_epi32(s8_avx512(codes + i * 64, p0, p1, p2, p3));
+        __m256i hi = _mm512_cvtepi64_epi32(s8_avx512(codes + (i + 8) * 64, p0, p1, p2, p3));
+        __m512 S = _mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+        __m512 v = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(va, S), _mm512_mul_ps(vb, _mm512_loadu_ps(pop + i))), vc);
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_mul_ps(_mm512_loadu_ps(inv + i), v), vt, _CMP_GT_OQ);
+        if (!m) continue;
+        __m512i sl = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(base + (uint32_t)i)));
+        _mm512_storeu_ps(num + k, _mm512_maskz_compress_ps(m, v));
+        _mm512_storeu_si512(slot + k, _mm512_maskz_compress_epi32(m, sl));
+        k += __builtin_popcount((unsigned)m);
+    }
+    if (i < n) {
+        int32_t S[16];
+        dots_avx512(planes, codes + i * 64, n - i, bits, S);
+        k += scan_tail(S, inv + i, pop + i, n - i, sq, t1, base + (uint32_t)i, num + k, slot + k);
+    }
+    return k;
+}
+
+__attribute__((target("avx2"))) static int scan_avx2(const uint64_t *planes, const uint8_t *codes, const float *inv,
+                                                     const float *pop, size_t n, int bits,
+                                                     const fk__sketch_query_t *sq, float t1, uint32_t base,
+                                                     float *num, uint32_t *slot) {
+    int32_t S[FK__SKETCH_SCAN_MAX];
+    dots_avx2(planes, codes, n, bits, S);
+    return scan_tail(S, inv, pop, n, sq, t1, base, num, slot);
+}
+
 static int has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2");
@@ -303,6 +393,24 @@ fk__sketch_dots_fn fk__sketch_dots_select(const char *force, const char **level)
     } else if ((any || !strcmp(force, "avx512") || !strcmp(force, "avx2")) && has_avx2()) {
         l = "avx2";
         f = dots_avx2;
+    }
+#endif
+    (void)force;
+    if (level) *level = l;
+    return f;
+}
+
+fk__sketch_scan_fn fk__sketch_scan_select(const char *force, const char **level) {
+    const char *l = "c";
+    fk__sketch_scan_fn f = fk__sketch_scan_ref;
+#ifdef FK_X86
+    int any = !force;
+    if ((any || !strcmp(force, "avx512")) && has_vpopcnt()) {
+        l = "avx512";
+        f = scan_avx512;
+    } else if ((any || !strcmp(force, "avx512") || !strcmp(force, "avx2")) && has_avx2()) {
+        l = "avx2";
+        f = scan_avx2;
     }
 #endif
     (void)force;

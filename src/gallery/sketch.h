@@ -46,6 +46,17 @@ typedef void (*fk__sketch_dots_fn)(const uint64_t *planes, const uint8_t *codes,
 
 void fk__sketch_dots_ref(const uint64_t *planes, const uint8_t *codes, size_t n, int bits, int32_t *out);
 
+/* Stage 1 over N <= FK__SKETCH_SCAN_MAX templates: num_i = (a * S_i + b * POP[i]) - c (S_i as above, in
+ * this order of float operations) and the templates with INV[i] * num_i > T1 are appended in order:
+ * SLOT[k] = BASE + i, NUM[k] = num_i. Returns k. SLOT and NUM need room for N + 16. */
+#define FK__SKETCH_SCAN_MAX 512
+typedef int (*fk__sketch_scan_fn)(const uint64_t *planes, const uint8_t *codes, const float *inv, const float *pop,
+                                  size_t n, int bits, const fk__sketch_query_t *sq, float t1, uint32_t base,
+                                  float *num, uint32_t *slot);
+int fk__sketch_scan_ref(const uint64_t *planes, const uint8_t *codes, const float *inv, const float *pop, size_t n,
+                        int bits, const fk__sketch_query_t *sq, float t1, uint32_t base, float *num, uint32_t *slot);
+fk__sketch_scan_fn fk__sketch_scan_select(const char *force, const char **level);
+
 /* The second plane's terms for the N templates at rows IDX[i] of CODES / MAGS: with m = mag, bm = code & mag,
  * R[2i] = sum_j 2^j (2 popcount(bm & plane_j) - popcount(m & plane_j)) and R[2i + 1] = 2 popcount(bm) -
  * popcount(m), exact. */
