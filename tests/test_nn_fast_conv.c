@@ -5,7 +5,9 @@
  * Each graph is built by hand (nn_tgraph.h), prepared twice — fast kernels and reference kernels — and run
  * on the same random input; results must agree to 1e-4 (relative to the output's magnitude), and the fast
  * model's prepared graph must show the rewrite (no BatchNorm left, Concats noop) or its absence where it
- * would be wrong (padded convolution, batch 2, a Concat input that is also a graph output).
+ * would be wrong (padded convolution, batch 2, a Concat input that is also a graph output). Strided and
+ * shifted-GEMM convolutions (fast_conv3.c's phase planes for stride 2, fast_conv.c's conv_nchw_shift writing
+ * whole 32-column rows) are compared the same way, one conv each.
  */
 #include "nn_tgraph.h"
 
@@ -173,6 +175,55 @@ static void test_block(const shape *s) {
     fk_nn_model_close(mr);
 }
 
+/* one strided convolution x -> Conv -> y (fast_conv3.c's phase-plane path when stride 2 and K > 64) */
+typedef struct sconv {
+    int C, O, H, W, k, s, pt, pl, pb, pr, act; /* act: 0 none, 1 Relu, 2 PRelu */
+    unsigned seed;
+} sconv;
+
+static fk_nn_model_t *prepare_conv(const sconv *c, int reference) {
+    rng_state = c->seed;
+    tg_begin();
+    int x = tg_in(4, (int64_t[]){1, c->C, c->H, c->W}), y, r;
+    int y0 = conv(x, c->C, c->O, c->k, 0, 1);
+    fk__node *n = &tg.n[tg.nn - 1];
+    n->a.stride[0] = n->a.stride[1] = c->s;
+    n->a.pads[0] = c->pt, n->a.pads[1] = c->pl, n->a.pads[2] = c->pb, n->a.pads[3] = c->pr;
+    y = y0;
+    if (c->act == 1) tg_node(FK__OP_RELU, 1, &y0, &y);
+    if (c->act == 2) {
+        int in[2] = {y0, rand_const(3, (int64_t[]){c->O, 1, 1}, 0.0f, 0.5f)};
+        tg_node(FK__OP_PRELU, 2, in, &r);
+        y = r;
+    }
+    tg_output(y);
+    fk_nn_options_t o;
+    memset(&o, 0, sizeof o);
+    o.use_reference = reference;
+    fk_nn_model_t *m = NULL;
+    int rc = fk__nn_model_from_graph(&tg, &o, &m);
+    if (rc) fprintf(stderr, "prepare failed: %s\n", fk_nn_model_errmsg(m));
+    FK_CHECK_INT(rc, FK_OK);
+    return rc ? NULL : m;
+}
+
+static void test_strided(const sconv *c) {
+    fk_nn_model_t *mf = prepare_conv(c, 0), *mr = prepare_conv(c, 1);
+    if (mf && mr) {
+        const fk__graph *g = fk__nn_model_graph(mf);
+        FK_CHECK_INT(g->nn, 1);
+        FK_CHECK(fk__fast_kernel(&g->n[0]) != NULL);
+        int Ho = (c->H + c->pt + c->pb - c->k) / c->s + 1, Wo = (c->W + c->pl + c->pr - c->k) / c->s + 1;
+        size_t nx = (size_t)c->C * c->H * c->W, ny = (size_t)c->O * Ho * Wo;
+        float *x = malloc(nx * sizeof(float)), *yf = calloc(ny, sizeof(float)), *yr = calloc(ny, sizeof(float));
+        for (size_t i = 0; i < nx; i++) x[i] = frand();
+        if (!run(mf, x, yf, NULL) && !run(mr, x, yr, NULL)) check_close("strided conv", yf, yr, ny);
+        free(x), free(yf), free(yr);
+    }
+    fk_nn_model_close(mf);
+    fk_nn_model_close(mr);
+}
+
 int main(void) {
     (void)tg_run, (void)check_vals, (void)check_shape, (void)tg_consti; /* nn_tgraph.h helpers not used here */
     const shape shapes[] = {
@@ -186,5 +237,19 @@ int main(void) {
         {1, 6, 9, 7, 3, 4, 8, 0, 0, 1, 1, 7u},      /* a Concat input is a graph output: not placed */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_block(&shapes[i]);
+    const sconv convs[] = {
+        /* C   O    H   W   k  s  pt pl pb pr act seed */
+        {3, 64, 61, 45, 7, 2, 3, 3, 3, 3, 1, 11u},  /* DenseNet's stem, odd sizes */
+        {3, 13, 40, 37, 7, 2, 2, 3, 4, 1, 2, 12u},  /* uneven pads, PReLU, O not a multiple of the tile */
+        {8, 20, 17, 23, 3, 2, 1, 1, 1, 1, 0, 13u},  /* K = 72 */
+        {16, 24, 9, 9, 5, 2, 0, 0, 0, 0, 1, 14u},   /* no padding, small map: a panel spans several rows */
+        {5, 7, 70, 9, 4, 2, 1, 2, 2, 1, 0, 15u},    /* even kernel, tall narrow */
+        {8, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 16u},  /* stride 3: the generic path */
+        {16, 24, 12, 32, 3, 1, 1, 1, 1, 1, 1, 17u}, /* stride 1, 32 wide: shifted GEMM writing rows directly */
+        {8, 13, 5, 64, 3, 1, 1, 1, 1, 1, 2, 18u},   /* 64 wide, PReLU */
+        {4, 8, 9, 34, 5, 1, 2, 1, 2, 1, 0, 19u},    /* 5x5, output 32 wide from 34 with uneven pads */
+        {6, 8, 9, 30, 3, 1, 1, 1, 1, 1, 0, 20u},    /* 30 wide: the padded-grid shifted GEMM */
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) test_strided(&convs[i]);
     return fk_t_finish();
 }

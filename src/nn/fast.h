@@ -49,6 +49,10 @@ typedef struct fk__gemm_args {
      * convolution's taps read straight from zero-padded input planes). NULL: plain rows. */
     const int *toff;
     int ntaps;
+    /* Optional (plain or toff B): bwo > 0 maps column n of B to b + (n / bwo) * bwp + n % bwo — outputs of a
+     * convolution taken row by row from padded planes of width bwp, C written compactly. bwo must be a
+     * multiple of NR (a column block never crosses a row). */
+    int bwo, bwp;
 } fk__gemm_args;
 
 #define FK__GEMM_MAX_CHUNKS 8
@@ -144,10 +148,6 @@ int fk__direct_conv_create(const fk__conv_geom *g, const float *w, fk__direct_co
 void fk__direct_conv_run(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *y, float *scratch,
                          fk__pool *pool, int threads);
 void fk__direct_conv_free(fk__direct_conv *d);
-/* One output row OY (fast_dw_fuse.c): BUF holds fk__direct_conv_buf floats; channel o goes to yrow + o * plane. */
-size_t fk__direct_conv_buf(const fk__direct_conv *d);
-void fk__direct_conv_row(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *buf, float *yrow,
-                         size_t plane, int oy);
 
 /* NCHW depthwise convolution without padded planes (fast_dw.c): C == O, W is [C][kh][kw]. create leaves *out
  * NULL for shapes it does not take (the padded-plane kernels in fast_conv.c run those). run does one image. */
@@ -157,11 +157,6 @@ void fk__dw_conv_run(const fk__dw_conv *d, const fk__epilogue *e, const float *x
                      int threads);
 void fk__dw_conv_free(fk__dw_conv *d);
 
-/* A stem chain (direct conv, then depthwise 3x3 / 1x1 convs) run row by row as one kernel at its last node, the
- * earlier nodes doing nothing (fast_dw_fuse.c); fast_conv.c offers every Conv to it first. */
-int fk__dw_fuse_prepare(fk__graph *g, fk__node *n);
-fk__kernel_fn fk__dw_fuse_kernel(const fk__node *n);
-
 /* Slice, Concat, Softmax (fast_copy.c); fast_elt.c hands these ops over. */
 int fk__fast_copy_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_copy_kernel(const fk__node *n);
@@ -170,8 +165,9 @@ fk__kernel_fn fk__fast_copy_kernel(const fk__node *n);
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_conv_kernel(const fk__node *n);
 
-/* 1x1 convolution with a folded-forward BatchNorm (fk__attr.pre_op) (fast_conv3.c). */
-int fk__fast_conv_pre_prepare(fk__graph *g, fk__node *n);
-fk__kernel_fn fk__fast_conv_pre_kernel(const fk__node *n);
+/* Convolutions whose GEMM packs its own B panels: 1x1 with a folded-forward BatchNorm (fk__attr.pre_op) and
+ * stride 2 with many taps (fast_conv3.c). fk__fast_conv_prepare offers every Conv here first. */
+int fk__fast_conv3_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__fast_conv3_kernel(const fk__node *n);
 
 #endif

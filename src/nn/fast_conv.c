@@ -214,7 +214,7 @@ static void conv_nchw_gemm(const fk__run_ctx *cx, const conv_prep *p, const floa
         if (e.slope) e.slope += gi * Og;
         im2col_ctx ic = {p, x + (size_t)gi * Cg * HW};
         fk__gemm_args ga = {Og, HWo, p->K, p->w + gi * wsz, ic.x, HWo, 0, y + (size_t)gi * Og * HWo, HWo, &e,
-                            NULL, NULL, NULL, NULL, 0};
+                            NULL, NULL, NULL, NULL, 0, 0, 0};
         if (!p->direct && p->K <= SMALL_IM2COL_K) {
             im2col_plain(p, ic.x, (float *)cx->scratch);
             ga.b = (const float *)cx->scratch;
@@ -239,7 +239,17 @@ static void conv_nchw_shift(const fk__run_ctx *cx, const conv_prep *p, const flo
     int N = p->Ho * p->dw_wp;
     for (int c = 0; c < p->C; c++) dw_pad_plane(p, x + (size_t)c * p->H * p->W, xp + plane * c);
     fk__gemm_args ga = {p->O, N, p->K, p->w, xp, (ptrdiff_t)plane, 0, yp, N, &p->epi, NULL, NULL, NULL, p->toff,
-                        p->kh * p->kw};
+                        p->kh * p->kw, 0, 0};
+    if (p->Wo % FK__GEMM_NR == 0) {
+        /* whole column blocks per output row (fr_gender's 32-wide maps): the GEMM takes the blocks row by row
+         * from the planes and writes Y directly — no extra columns, no compaction */
+        ga.N = ga.ldc = p->Ho * p->Wo;
+        ga.c = y;
+        ga.bwo = p->Wo;
+        ga.bwp = p->dw_wp;
+        fk__gemm_avx512(&ga, cx->pool, cx->threads);
+        return;
+    }
     fk__gemm_avx512(&ga, cx->pool, cx->threads);
     for (int o = 0; o < p->O; o++)
         for (int oy = 0; oy < p->Ho; oy++)
@@ -286,7 +296,7 @@ static void conv_nhwc_gemm(const fk__run_ctx *cx, const conv_prep *p, const floa
     if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, pack_nhwc_task, &r);
     else pack_nhwc_task(&r, 0);
     fk__gemm_args ga = {HWo,  p->O, p->K, r.col, p->w, FK__GEMM_NR, (ptrdiff_t)p->K * FK__GEMM_NR, y, p->O, &p->epi,
-                        NULL, NULL, NULL, NULL, 0};
+                        NULL, NULL, NULL, NULL, 0, 0, 0};
     fk__gemm_avx512(&ga, cx->pool, cx->threads);
 }
 
@@ -602,11 +612,8 @@ static void dw_plane_size(conv_prep *p) {
 }
 
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
-    if (n->a.pre_op) return fk__fast_conv_pre_prepare(g, n); /* BN folded forward: fast_conv3.c */
-    {
-        int rc = fk__dw_fuse_prepare(g, n); /* a stem chain run row by row (fast_dw_fuse.c) */
-        if (rc || n->prep) return rc;
-    }
+    int rc3 = fk__fast_conv3_prepare(g, n); /* fast_conv3.c first: pre-op 1x1, many-tap stride 2 */
+    if (rc3 || n->prep || n->a.pre_op) return rc3; /* a pre-op conv it declines runs the reference */
 #ifdef FK_HAVE_X86
     if (n->n_in < 2 || n->n_out < 1) return FK_OK;
     const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]], *wt = &g->t[n->in[1]];
@@ -764,8 +771,8 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
 }
 
 fk__kernel_fn fk__fast_conv_kernel(const fk__node *n) {
-    if (n->a.pre_op) return fk__fast_conv_pre_kernel(n);
-    if (fk__dw_fuse_kernel(n)) return fk__dw_fuse_kernel(n);
+    fk__kernel_fn k3 = fk__fast_conv3_kernel(n);
+    if (k3 || n->a.pre_op) return k3;
 #ifdef FK_HAVE_X86
     if (n->prep && n->prep_free == conv_prep_free) return conv_fast;
 #else

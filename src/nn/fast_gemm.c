@@ -170,6 +170,11 @@ static FK_AVX512 void pack_b_panel(float *restrict d, const float *restrict b, p
  * order writes every C row as one sequential stream and reads B in place (K rows are few enough for the TLB). */
 #define SMALL_K 64
 
+/* where column COL0 of a plain B starts (fk__gemm_args.bwo) */
+static inline ptrdiff_t bcol(const fk__gemm_args *ga, int col0) {
+    return ga->bwo > 0 ? (ptrdiff_t)(col0 / ga->bwo) * ga->bwp + col0 % ga->bwo : col0;
+}
+
 static FK_AVX512 void gemm_tiles_rowmajor(const fk__gemm_args *ga, int nnb, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         int mb = t / nnb, nb = t % nnb;
@@ -178,7 +183,7 @@ static FK_AVX512 void gemm_tiles_rowmajor(const fk__gemm_args *ga, int nnb, int 
         int nc = ga->N - col0 < NR ? ga->N - col0 : NR;
         __mmask16 k0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
         __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
-        ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, ga->b + col0, ga->ldb,
+        ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, ga->b + bcol(ga, col0), ga->ldb,
                                    ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc,
                                    ga->toff, ga->toff ? ga->ntaps : 1, 0, ga->K);
     }
@@ -204,11 +209,11 @@ static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t
         } else if (ga->bpanel) {
             b = ga->b + nb * ga->bpanel;
         } else if (pack) {
-            pack_b_panel(bbuf, ga->b + col0, ga->ldb, ga->K, nc);
+            pack_b_panel(bbuf, ga->b + bcol(ga, col0), ga->ldb, ga->K, nc);
             b = bbuf;
             ldb = NR;
         } else {
-            b = ga->b + col0;
+            b = ga->b + bcol(ga, col0);
         }
         for (int kb = 0; kb < ga->K; kb += KC) {
             int kb1 = ga->K - kb < KC ? ga->K : kb + KC;
@@ -289,7 +294,7 @@ static int fc_fast(const fk__run_ctx *cx, const fk__node *n) {
     float *ap = (float *)cx->scratch;
     fk__gemm_pack_a(ap, cx->data[n->in[0]], p->K, p->M, p->K);
     fk__gemm_args ga = {p->M, p->N, p->K, ap, p->bp, NR, (ptrdiff_t)p->K * NR, cx->data[n->out[0]], p->N, &p->epi,
-                        NULL, NULL, NULL, NULL, 0};
+                        NULL, NULL, NULL, NULL, 0, 0, 0};
     fk__gemm_avx512(&ga, cx->pool, cx->threads);
     return FK_OK;
 }
