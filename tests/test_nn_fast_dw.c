@@ -2,7 +2,8 @@
  * test_nn_fast_dw.c — the executor's newer fast kernels against the plain reference kernels (ops_ref.c):
  * NCHW depthwise convolution without padded planes (fast_dw.c: rows stride 1, rows stride 2, flat small maps
  * by masked loads or gathers), direct convolution for few input channels (fast_direct.c), and Slice, Concat,
- * Softmax (fast_copy.c), Exp and the tiled NCHW <-> NHWC Transpose (fast_elt.c). Shapes are random (odd sizes, 1-wide maps, asymmetric pads,
+ * Softmax (fast_copy.c), Exp and the tiled NCHW <-> NHWC Transpose (fast_elt.c), and stem chains of convolutions
+ * run row by row as one kernel (fast_dw_fuse.c: a few-channel conv followed by depthwise and 1x1 convs). Shapes are random (odd sizes, 1-wide maps, asymmetric pads,
  * strides 1-3, dilations, every fused activation, batches) plus the models' own layer shapes (fr_detect,
  * fr_landmark); each case also runs on 2 threads and must give the same bytes. Tolerance: max |fast - ref| /
  * max(1, |ref|) <= 1e-4. Graph, nodes and run contexts are built by hand.
@@ -51,6 +52,7 @@ typedef struct conv_case {
 } conv_case;
 
 static int conv_fast_runs;
+static int chain_fused; /* chains that ran fused */
 
 /* Runs the case through the fast kernel (1 and 2 threads) and the reference; returns the max error. */
 static double run_conv(const conv_case *k, fk__pool *pool2) {
@@ -202,6 +204,122 @@ static int64_t numel_of(int rank, const int64_t *d) {
     int64_t k = 1;
     for (int i = 0; i < rank; i++) k *= d[i];
     return k;
+}
+
+/* ---- stem chains fused row by row (fast_dw_fuse.c) ------------------------------------------------------------ */
+
+/* A chain of 2-4 convolutions on a graph input: a few-channel conv, then depthwise 3x3 (stride 1 or 2, pad 1)
+ * and 1x1 convs in random order; every node run through fk__fast_kernel in order (the earlier members do
+ * nothing, the last computes the chain) against the reference kernels node by node. */
+static void test_chain(fk__pool *pool2, int it) {
+    enum { MAXN = 4 };
+    int len = rnd_in(2, MAXN);
+    fk__tensor t[1 + 4 * MAXN];
+    fk__node nodes[MAXN];
+    int ins[MAXN][3], outs[MAXN][1];
+    int64_t C = rnd_in(1, 4), H = rnd_in(1, 50), W = rnd_in(1, 70);
+    if (it < 2) C = 3, H = 240, W = 320; /* fr_detect's stem */
+    int64_t xd[4] = {1, C, H, W};
+    set_tensor(&t[0], "x", FK__T_INPUT, 4, xd, rand_data(C * H * W, -1, 1));
+    int nt = 1, prev = 0;
+    int64_t c = C, h = H, w = W;
+    for (int k = 0; k < len; k++) {
+        fk__node *n = &nodes[k];
+        memset(n, 0, sizeof *n);
+        n->op = FK__OP_CONV;
+        n->name = "chain";
+        fk__attr *a = &n->a;
+        a->layout = FK__NCHW;
+        a->group = 1;
+        a->dilation[0] = a->dilation[1] = 1;
+        int kind = k == 0 ? 0 : rnd_in(1, 3); /* 0 direct, 1 dw s1, 2 dw s2, 3 1x1 */
+        int64_t o = c, kh = 3, kw = 3, s = 1;
+        if (kind == 0) {
+            o = it < 2 ? 16 : rnd_in(1, 40);
+            int ks[] = {1, 3, 3, 5};
+            kh = ks[rnd_in(0, 3)], kw = rnd_in(0, 3) ? kh : ks[rnd_in(0, 3)];
+            s = it < 2 ? 2 : rnd_in(1, 2);
+            for (int i = 0; i < 4; i++) a->pads[i] = it < 2 ? 1 : rnd_in(0, 2);
+        } else if (kind == 1 || kind == 2) {
+            a->group = (int)c;
+            s = kind == 2 ? 2 : 1;
+            for (int i = 0; i < 4; i++) a->pads[i] = 1;
+        } else {
+            o = rnd_in(1, 40);
+            kh = kw = 1;
+        }
+        a->kernel[0] = (int)kh, a->kernel[1] = (int)kw, a->stride[0] = a->stride[1] = (int)s;
+        int64_t ho = (h + a->pads[0] + a->pads[2] - kh) / s + 1, wo = (w + a->pads[1] + a->pads[3] - kw) / s + 1;
+        if (ho < 1 || wo < 1) { /* too small for this kernel: end the chain here */
+            len = k;
+            break;
+        }
+        int64_t wd[4] = {o, kind == 1 || kind == 2 ? 1 : c, kh, kw}, bd[1] = {o}, yd[4] = {1, o, ho, wo}, sd[3] = {o, 1, 1};
+        set_tensor(&t[nt], "w", FK__T_CONST, 4, wd, rand_data(numel_of(4, wd), -1, 1));
+        set_tensor(&t[nt + 1], "b", FK__T_CONST, 1, bd, rand_data(o, -1, 1));
+        set_tensor(&t[nt + 2], "slope", FK__T_CONST, 3, sd, rand_data(o, -0.5f, 0.5f));
+        set_tensor(&t[nt + 3], "y", FK__T_ACT, 4, yd, NULL);
+        t[nt + 3].producer = k;
+        ins[k][0] = prev, ins[k][1] = nt, ins[k][2] = nt + 1, outs[k][0] = nt + 3;
+        n->n_in = 3, n->in = ins[k], n->n_out = 1, n->out = outs[k];
+        a->act = rnd_in(0, 6);
+        a->act_a = a->act == FK__ACT_CLIP ? 0.0f : 0.1f, a->act_b = 6.0f;
+        a->act_slope = a->act == FK__ACT_PRELU ? nt + 2 : -1;
+        prev = nt + 3;
+        nt += 4;
+        c = o, h = ho, w = wo;
+    }
+    if (len < 2) {
+        for (int i = 0; i < nt; i++) fk__free(t[i].data);
+        return;
+    }
+    t[prev].is_output = 1;
+    fk__graph g;
+    memset(&g, 0, sizeof g);
+    g.t = t;
+    g.nt = nt;
+    g.n = nodes;
+    g.nn = len;
+    g.source = "test";
+    g.format = "test";
+    size_t scratch_bytes = 64;
+    for (int k = 0; k < len; k++) {
+        FK_CHECK_INT(fk__fast_prepare(&g, &nodes[k]), FK_OK);
+        if (nodes[k].scratch_bytes > scratch_bytes) scratch_bytes = nodes[k].scratch_bytes;
+    }
+    unsigned char *scratch = fk__malloc(scratch_bytes);
+    void *ref[1 + 4 * MAXN], *fast[1 + 4 * MAXN], *fast2[1 + 4 * MAXN];
+    for (int i = 0; i < nt; i++) {
+        ref[i] = fast[i] = fast2[i] = t[i].data;
+        if (t[i].kind == FK__T_ACT) {
+            size_t bytes = (size_t)numel_of(4, t[i].dims) * 4;
+            ref[i] = fk__malloc(bytes), fast[i] = fk__malloc(bytes), fast2[i] = fk__malloc(bytes);
+        }
+    }
+    fk__run_ctx cr = {&g, ref, scratch, 1, NULL}, cf = {&g, fast, scratch, 1, NULL}, cf2 = {&g, fast2, scratch, 2, pool2};
+    int fused = 0;
+    for (int k = 0; k < len; k++) {
+        FK_CHECK_INT(fk__ref_kernel(FK__OP_CONV)(&cr, &nodes[k]), FK_OK);
+        fk__kernel_fn fn = fk__fast_kernel(&nodes[k]);
+        FK_CHECK(fn != NULL);
+        if (!fn) continue;
+        FK_CHECK_INT(fn(&cf, &nodes[k]), FK_OK);
+        FK_CHECK_INT(fn(&cf2, &nodes[k]), FK_OK);
+        fused += fk__dw_fuse_kernel(&nodes[k]) != NULL;
+    }
+    size_t ny = (size_t)numel_of(4, t[prev].dims);
+    double e = max_rel_err(fast[prev], ref[prev], ny);
+    if (e > 1e-4) fprintf(stderr, "chain %d (len %d, x %dx%dx%d): error %g\n", it, len, (int)C, (int)H, (int)W, e);
+    FK_CHECK_NEAR(e, 0, 1e-4);
+    FK_CHECK(memcmp(fast[prev], fast2[prev], ny * 4) == 0);
+    chain_fused += fused == len;
+    for (int k = 0; k < len; k++)
+        if (nodes[k].prep_free) nodes[k].prep_free(nodes[k].prep);
+    for (int i = 0; i < nt; i++) {
+        if (t[i].kind == FK__T_ACT) fk__free(ref[i]), fk__free(fast[i]), fk__free(fast2[i]);
+        else fk__free(t[i].data);
+    }
+    fk__free(scratch);
 }
 
 typedef struct op_case {
@@ -356,6 +474,8 @@ int main(void) {
     fk__pool *pool2 = fk__pool_create(2);
     unsigned old = fk__cpu_set_ftz();
     test_convs(pool2);
+    for (int i = 0; i < 120; i++) test_chain(pool2, i);
+    FK_CHECK(chain_fused > 60);
     test_ops(pool2);
     fk__cpu_restore(old);
     fk__pool_destroy(pool2);

@@ -148,6 +148,10 @@ int fk__direct_conv_create(const fk__conv_geom *g, const float *w, fk__direct_co
 void fk__direct_conv_run(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *y, float *scratch,
                          fk__pool *pool, int threads);
 void fk__direct_conv_free(fk__direct_conv *d);
+/* One output row OY (fast_dw_fuse.c): BUF holds fk__direct_conv_buf floats; channel o goes to yrow + o * plane. */
+size_t fk__direct_conv_buf(const fk__direct_conv *d);
+void fk__direct_conv_row(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *buf, float *yrow,
+                         size_t plane, int oy);
 
 /* NCHW depthwise convolution without padded planes (fast_dw.c): C == O, W is [C][kh][kw]. create leaves *out
  * NULL for shapes it does not take (the padded-plane kernels in fast_conv.c run those). run does one image. */
@@ -156,6 +160,11 @@ int fk__dw_conv_create(const fk__conv_geom *g, const float *w, fk__dw_conv **out
 void fk__dw_conv_run(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, fk__pool *pool,
                      int threads);
 void fk__dw_conv_free(fk__dw_conv *d);
+
+/* A stem chain (direct conv, then depthwise 3x3 / 1x1 convs) run row by row as one kernel at its last node, the
+ * earlier nodes doing nothing (fast_dw_fuse.c); fast_conv.c offers every Conv to it first. */
+int fk__dw_fuse_prepare(fk__graph *g, fk__node *n);
+fk__kernel_fn fk__dw_fuse_kernel(const fk__node *n);
 
 /* Slice, Concat, Softmax (fast_copy.c); fast_elt.c hands these ops over. */
 int fk__fast_copy_prepare(fk__graph *g, fk__node *n);

@@ -109,9 +109,10 @@ static FK_AVX512 void fill_rows(const fk__direct_conv *d, const float *x, float 
         }
 }
 
-static FK_AVX512 void conv_row(const fk__direct_conv *d, const fk__epilogue *e, const float *buf, float *y, int oy) {
+/* Output row from the filled row buffer: channel o of the row goes to yrow + o * plane. */
+static FK_AVX512 void conv_row(const fk__direct_conv *d, const fk__epilogue *e, const float *buf, float *yrow,
+                               size_t plane) {
     const fk__conv_geom *g = &d->g;
-    size_t plane = (size_t)g->Ho * g->Wo;
     for (int ob = 0; ob < d->nob; ob++) {
         const float *wb = d->w + (size_t)ob * d->ntap * 16;
         int no = g->O - ob * 16 < 16 ? g->O - ob * 16 : 16;
@@ -128,8 +129,11 @@ static FK_AVX512 void conv_row(const fk__direct_conv *d, const fk__epilogue *e, 
             }
             int x0 = bk * 16, cnt = g->Wo - x0 < 16 ? g->Wo - x0 : 16;
             __mmask16 m = lanes(0, cnt);
-            float *yo = y + (size_t)ob * 16 * plane + (size_t)oy * g->Wo + x0;
-            for (int o = 0; o < no; o++) {
+            float *yo = yrow + (size_t)ob * 16 * plane + x0;
+            /* unrolled with constant indices: a runtime acc[o] would keep the accumulators in memory */
+#pragma GCC unroll 16
+            for (int o = 0; o < 16; o++) {
+                if (o >= no) break;
                 int ch = ob * 16 + o;
                 __m512 v = _mm512_add_ps(acc[o], _mm512_set1_ps(e->bias[ch]));
                 __m512 sl = e->slope ? _mm512_set1_ps(e->slope[ch]) : _mm512_setzero_ps();
@@ -154,9 +158,17 @@ static void direct_task(void *arg, int i) {
     float *buf = r->scratch + (size_t)i * r->d->buf;
     for (int oy = oy0; oy < oy1; oy++) {
         fill_rows(r->d, r->x, buf, oy);
-        conv_row(r->d, r->e, buf, r->y, oy);
+        conv_row(r->d, r->e, buf, r->y + (size_t)oy * r->d->g.Wo, (size_t)r->d->g.Ho * r->d->g.Wo);
     }
 }
+
+void fk__direct_conv_row(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *buf, float *yrow,
+                         size_t plane, int oy) {
+    fill_rows(d, x, buf, oy);
+    conv_row(d, e, buf, yrow, plane);
+}
+
+size_t fk__direct_conv_buf(const fk__direct_conv *d) { return d->buf; }
 
 void fk__direct_conv_run(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *y, float *scratch,
                          fk__pool *pool, int threads) {
@@ -169,6 +181,13 @@ void fk__direct_conv_run(const fk__direct_conv *d, const fk__epilogue *e, const 
 }
 
 #else
+
+size_t fk__direct_conv_buf(const fk__direct_conv *d) { return d->buf; }
+
+void fk__direct_conv_row(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *buf, float *yrow,
+                         size_t plane, int oy) {
+    (void)d, (void)e, (void)x, (void)buf, (void)yrow, (void)plane, (void)oy;
+}
 
 void fk__direct_conv_run(const fk__direct_conv *d, const fk__epilogue *e, const float *x, float *y, float *scratch,
                          fk__pool *pool, int threads) {
