@@ -35,6 +35,7 @@ typedef struct fuse_stage {
     float *slope;   /* O or NULL */
     fk__epilogue epi;
     fk__direct_conv *direct;
+    uint16_t *mask; /* DW: [column block][3] valid lanes of the three loads of each input row */
 } fuse_stage;
 
 typedef struct fuse_prep {
@@ -53,6 +54,7 @@ static void fuse_prep_free(void *pv) {
         fk__free(p->st[k].bias);
         fk__free(p->st[k].slope);
         fk__direct_conv_free(p->st[k].direct);
+        fk__free(p->st[k].mask);
     }
     fk__free(p);
 }
@@ -152,43 +154,69 @@ static inline __attribute__((always_inline)) FK_AVX512 void put(const fk__epilog
     _mm512_mask_storeu_ps(dst, m, fk__act_vec(e, v, sl));
 }
 
+/* Taps kx = 0, 1, 2 of input row XR (already offset to the block's first input column) for 16 outputs. */
+static inline __attribute__((always_inline)) FK_AVX512 void taps3(const float *xr, int s2, const uint16_t *m,
+                                                                  __m512 *t0, __m512 *t1, __m512 *t2) {
+    if (!s2) {
+        *t0 = _mm512_maskz_loadu_ps(m[0], xr);
+        *t1 = _mm512_maskz_loadu_ps(m[1], xr + 1);
+        *t2 = _mm512_maskz_loadu_ps(m[2], xr + 2);
+    } else {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+        const __m512i sh1 = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+        __m512 a = _mm512_maskz_loadu_ps(m[0], xr);
+        __m512 bb = _mm512_maskz_loadu_ps(m[1], xr + 16);
+        __m512 cc = _mm512_maskz_loadu_ps(m[2], xr + 32);
+        *t0 = _mm512_permutex2var_ps(a, even, bb);
+        *t1 = _mm512_permutex2var_ps(a, odd, bb);
+        *t2 = _mm512_permutex2var_ps(*t0, sh1, cc);
+    }
+}
+
 /* Depthwise 3x3 row: IN[ky] is the input row s*r - 1 + ky (channel c at + c * inp), NULL outside the map.
- * Column blocks outer, channels inner: the border masks are worked out once per block. */
+ * Channel outer (its nine weights in registers), two column blocks per step; the border masks come from the
+ * stage's table. */
 static FK_AVX512 void dw_row(const fuse_stage *st, const float *const in[3], size_t inp, float *yrow, size_t plane) {
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    const __m512i sh1 = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-    int W = st->W, nblk = (st->Wo + 15) / 16, s2 = st->s == 2;
-    for (int b = 0; b < nblk; b++) {
-        int i0 = s2 ? 32 * b - 1 : 16 * b - 1;
-        __mmask16 m0 = lanes(-i0, W - i0), m1 = s2 ? lanes(-i0 - 16, W - i0 - 16) : lanes(-i0 - 1, W - i0 - 1);
-        __mmask16 m2 = s2 ? lanes(-i0 - 32, W - i0 - 32) & 1 : lanes(-i0 - 2, W - i0 - 2);
-        __mmask16 mo = lanes(0, st->Wo - b * 16);
-        for (int c = 0; c < st->C; c++) {
-            const float *wc = st->w + (size_t)c * 9;
-            __m512 acc = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps();
+    int nblk = (st->Wo + 15) / 16, s2 = st->s == 2, bw = s2 ? 32 : 16;
+    for (int c = 0; c < st->C; c++) {
+        const float *wc = st->w + (size_t)c * 9;
+        __m512 w9[9];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++) w9[k] = _mm512_set1_ps(wc[k]);
+        float *yc = yrow + (size_t)c * plane;
+        int b = 0;
+        for (; b + 2 <= nblk; b += 2) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
 #pragma GCC unroll 3
             for (int ky = 0; ky < 3; ky++) {
                 if (!in[ky]) continue;
-                const float *xr = in[ky] + (size_t)c * inp + i0;
-                __m512 t0, t1, t2;
-                if (!s2) {
-                    t0 = _mm512_maskz_loadu_ps(m0, xr);
-                    t1 = _mm512_maskz_loadu_ps(m1, xr + 1);
-                    t2 = _mm512_maskz_loadu_ps(m2, xr + 2);
-                } else {
-                    __m512 a = _mm512_maskz_loadu_ps(m0, xr);
-                    __m512 bb = _mm512_maskz_loadu_ps(m1, xr + 16);
-                    __m512 cc = _mm512_maskz_loadu_ps(m2, xr + 32);
-                    t0 = _mm512_permutex2var_ps(a, even, bb);
-                    t1 = _mm512_permutex2var_ps(a, odd, bb);
-                    t2 = _mm512_permutex2var_ps(t0, sh1, cc);
-                }
-                acc = _mm512_fmadd_ps(t0, _mm512_set1_ps(wc[ky * 3]), acc);
-                acc2 = _mm512_fmadd_ps(t1, _mm512_set1_ps(wc[ky * 3 + 1]), acc2);
-                acc = _mm512_fmadd_ps(t2, _mm512_set1_ps(wc[ky * 3 + 2]), acc);
+                const float *xr = in[ky] + (size_t)c * inp + b * bw - 1;
+                __m512 t0, t1, t2, u0, u1, u2;
+                taps3(xr, s2, st->mask + b * 3, &t0, &t1, &t2);
+                taps3(xr + bw, s2, st->mask + b * 3 + 3, &u0, &u1, &u2);
+                a0 = _mm512_fmadd_ps(t0, w9[ky * 3], a0);
+                a1 = _mm512_fmadd_ps(t1, w9[ky * 3 + 1], a1);
+                a0 = _mm512_fmadd_ps(t2, w9[ky * 3 + 2], a0);
+                b0 = _mm512_fmadd_ps(u0, w9[ky * 3], b0);
+                b1 = _mm512_fmadd_ps(u1, w9[ky * 3 + 1], b1);
+                b0 = _mm512_fmadd_ps(u2, w9[ky * 3 + 2], b0);
             }
-            put(&st->epi, c, _mm512_add_ps(acc, acc2), yrow + (size_t)c * plane + b * 16, mo);
+            put(&st->epi, c, _mm512_add_ps(a0, a1), yc + b * 16, lanes(0, st->Wo - b * 16));
+            put(&st->epi, c, _mm512_add_ps(b0, b1), yc + b * 16 + 16, lanes(0, st->Wo - b * 16 - 16));
+        }
+        if (b < nblk) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+#pragma GCC unroll 3
+            for (int ky = 0; ky < 3; ky++) {
+                if (!in[ky]) continue;
+                __m512 t0, t1, t2;
+                taps3(in[ky] + (size_t)c * inp + b * bw - 1, s2, st->mask + b * 3, &t0, &t1, &t2);
+                a0 = _mm512_fmadd_ps(t0, w9[ky * 3], a0);
+                a1 = _mm512_fmadd_ps(t1, w9[ky * 3 + 1], a1);
+                a0 = _mm512_fmadd_ps(t2, w9[ky * 3 + 2], a0);
+            }
+            put(&st->epi, c, _mm512_add_ps(a0, a1), yc + b * 16, lanes(0, st->Wo - b * 16));
         }
     }
 }
@@ -348,6 +376,18 @@ static int stage_init(const fk__graph *g, const fk__node *n, fuse_stage *st, int
         st->w = fk__malloc(sizeof(float) * (size_t)q.C * 9);
         if (!st->w) return FK_ENOMEM;
         memcpy(st->w, w, sizeof(float) * (size_t)q.C * 9);
+        int nblk = (q.Wo + 15) / 16;
+        st->mask = fk__malloc(sizeof(uint16_t) * (size_t)nblk * 3);
+        if (!st->mask) return FK_ENOMEM;
+        for (int b = 0; b < nblk; b++) { /* loads start at input column i0 (pad 1); stride 2 loads 16 + 16 + 1 */
+            int s2 = q.sh == 2, i0 = (s2 ? 32 : 16) * b - 1;
+            for (int k = 0; k < 3; k++) {
+                int at = i0 + (s2 ? 16 * k : k);
+                int lo = -at < 0 ? 0 : -at, hi = q.W - at > 16 ? 16 : q.W - at;
+                if (s2 && k == 2 && hi > 1) hi = 1;
+                st->mask[b * 3 + k] = hi > lo ? (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
+            }
+        }
     } else {
         int nob = (q.O + 15) / 16;
         st->w = fk__calloc((size_t)nob * q.C * 16, sizeof(float));
