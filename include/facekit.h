@@ -818,6 +818,10 @@ FK_API int fk_store_import(fk_store_t *s, const char *path, const char *model_id
 /* and the best `rerank` candidates are re-scored exactly in fp32, so results and scores are the fp32  */
 /* ones (recall@1 = 1 unless the true best is not among the candidates). Kernels: AVX-512 VNNI, AVX2 or */
 /* plain C, chosen at run time. Above `parallel_min` templates a search splits the scan over `threads`. */
+/* From 50,000 templates on, a staged search replaces the full coarse scan: a 1-bit sketch of a        */
+/* random rotation of every template (64 bytes at 512-d) screens all of them, then a 2-bit estimate,   */
+/* the coarse code and fp32 score fewer and fewer, each stage cut 4 standard deviations of its         */
+/* estimator's error below the k-th best so far (docs/performance.md, 1:N search).                     */
 /* Optionally (large galleries) FAISS HNSW or IVF-Flat finds the candidates instead of the scan.       */
 /*                                                                                                    */
 /* Threading: one writer, many readers. fk_index_add and fk_index_remove_* take the index's write lock and */
