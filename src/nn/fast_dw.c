@@ -61,7 +61,9 @@ int fk__dw_conv_create(const fk__conv_geom *g, const float *w, fk__dw_conv **out
     int T = g->kh * g->kw, HWo = g->Ho * g->Wo, nvec = (HWo + 15) / 16;
     int kind = 0;
     int s1 = g->sh == 1 && g->sw == 1;
-    int small = g->Wo < 16; /* wider maps: the rows kernels measured faster even where lanes idle */
+    /* flat where rows would idle many lanes: Wo < 16, and 3x3 with 16 < Wo < 32 (fr_detect's 15x20); wider maps:
+     * the rows kernels measured as fast or faster even where lanes idle */
+    int small = g->Wo < 16 || (g->Wo % 16 && g->Wo < 32 && T == 9);
     int fits = nvec * T <= FLAT_MAX_MASKS;
     if (s1 && small && g->Wo == g->W && fits) kind = DW_FLAT_S1;
     else if (s1) kind = DW_ROWS_S1;
@@ -315,9 +317,46 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_flat(const fk__dw
     }
 }
 
+/* Flat, stride 1, 3x3: four channels at a time (four independent FMA chains), the nine tap offsets and each
+ * vector's masks shared by the four, weights broadcast from memory; fewer instructions per FMA than the
+ * generic item loop above, which is what bounds these small maps. */
+static FK_AVX512 void dw_flat3(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0, int c1) {
+    const fk__conv_geom *g = &d->g;
+    int nv = d->nvec, HW = g->H * g->W, HWo = g->Ho * g->Wo;
+    int to[9];
+    for (int t = 0; t < 9; t++) to[t] = d->toff[t];
+    for (int c = c0; c < c1; c += 4) {
+        int cc[4];
+        for (int k = 0; k < 4; k++) cc[k] = c + k < c1 ? c + k : c1 - 1; /* a short last group repeats a channel */
+        const float *x0 = x + (size_t)cc[0] * HW, *x1 = x + (size_t)cc[1] * HW, *x2 = x + (size_t)cc[2] * HW,
+                    *x3 = x + (size_t)cc[3] * HW;
+        const float *w0 = d->w + (size_t)cc[0] * 9, *w1 = d->w + (size_t)cc[1] * 9, *w2 = d->w + (size_t)cc[2] * 9,
+                    *w3 = d->w + (size_t)cc[3] * 9;
+        for (int v = 0; v < nv; v++) {
+            const uint16_t *mv = d->masks + (size_t)v * 9;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+#pragma GCC unroll 9
+            for (int t = 0; t < 9; t++) {
+                __mmask16 m = mv[t];
+                int off = v * 16 + to[t];
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + off), _mm512_set1_ps(w0[t]), a0);
+                a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x1 + off), _mm512_set1_ps(w1[t]), a1);
+                a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x2 + off), _mm512_set1_ps(w2[t]), a2);
+                a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x3 + off), _mm512_set1_ps(w3[t]), a3);
+            }
+            __mmask16 mo = (__mmask16)lanes16(0, HWo - v * 16);
+            store_out(e, cc[0], a0, y + (size_t)cc[0] * HWo + v * 16, mo);
+            store_out(e, cc[1], a1, y + (size_t)cc[1] * HWo + v * 16, mo);
+            store_out(e, cc[2], a2, y + (size_t)cc[2] * HWo + v * 16, mo);
+            store_out(e, cc[3], a3, y + (size_t)cc[3] * HWo + v * 16, mo);
+        }
+    }
+}
+
 static FK_AVX512 void dw_flat_s1(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
                                  int c1) {
-    dw_flat(d, e, x, y, c0, c1, 0);
+    if (d->g.kh * d->g.kw == 9) dw_flat3(d, e, x, y, c0, c1);
+    else dw_flat(d, e, x, y, c0, c1, 0);
 }
 
 static FK_AVX512 void dw_flat_gather(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
