@@ -45,6 +45,20 @@ static void serve_log(void *user, int level, const char *msg) {
     fprintf(stderr, "%s facekit-serve %s: %s\n", ts, fk__srv_level_name(level), msg);
 }
 
+/* lines for the operator's terminal (stdout): the first admin's one-time password, the address */
+static void serve_say(void *user, const char *line) {
+    (void)user;
+    printf("facekit serve: %s\n", line);
+    fflush(stdout);
+}
+
+/* prints an offline command's message: the result on stdout, a failure on stderr with the command's name */
+static int report(const char *cmd, int rc, const char *msg) {
+    if (rc) fprintf(stderr, "facekit %s: %s\n", cmd, msg);
+    else printf("%s\n", msg);
+    return rc;
+}
+
 int fk_cli_serve(int argc, char **argv) {
     int bad = 0;
     const char *data = opt(argc, argv, "--data", &bad), *listen = opt(argc, argv, "--listen", &bad),
@@ -57,7 +71,8 @@ int fk_cli_serve(int argc, char **argv) {
                 FK_DEFAULT_WEB_DIR[0] ? FK_DEFAULT_WEB_DIR : "none");
         return bad ? 2 : 0;
     }
-    return fk__srv_serve(data, listen, config, fk_cli_models_dir(), web, FK_DEFAULT_WEB_DIR[0] ? FK_DEFAULT_WEB_DIR : NULL, serve_log, NULL);
+    return fk__srv_serve(data, listen, config, fk_cli_models_dir(), web, FK_DEFAULT_WEB_DIR[0] ? FK_DEFAULT_WEB_DIR : NULL, serve_log,
+                         serve_say, NULL);
 }
 
 int fk_cli_user(int argc, char **argv) {
@@ -79,9 +94,10 @@ int fk_cli_user(int argc, char **argv) {
         fprintf(stderr, "facekit user add: --role must be admin, operator, auditor or device\n");
         return 2;
     }
-    int rc = fk__srv_user_add(data, name, role, pw);
+    char msg[1400];
+    int rc = fk__srv_user_add(data, name, role, pw, msg, sizeof msg);
     memset(pw, 0, sizeof pw);
-    return rc;
+    return report("user add", rc, msg);
 }
 
 int fk_cli_apikey(int argc, char **argv) {
@@ -92,7 +108,10 @@ int fk_cli_apikey(int argc, char **argv) {
         fprintf(stderr, "usage: facekit apikey create --data DIR --role ROLE --name NAME\n");
         return 2;
     }
-    return fk__srv_apikey_create(data, name, role);
+    char msg[1400];
+    int rc = report("apikey create", fk__srv_apikey_create(data, name, role, msg, sizeof msg), msg);
+    memset(msg, 0, sizeof msg); /* the key */
+    return rc;
 }
 
 int fk_cli_audit(int argc, char **argv) {
@@ -102,5 +121,6 @@ int fk_cli_audit(int argc, char **argv) {
         fprintf(stderr, "usage: facekit audit verify --data DIR\n");
         return 2;
     }
-    return fk__srv_audit_verify(data);
+    char msg[1400];
+    return report("audit verify", fk__srv_audit_verify(data, msg, sizeof msg), msg);
 }

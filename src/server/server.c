@@ -77,26 +77,26 @@ const size_t fk__n_routes = sizeof fk__routes / sizeof fk__routes[0];
 void *fk__http_start(fk_srv_t *s, char *err, size_t errsize);
 void fk__http_stop(void *d);
 
-static int data_dir(const char *dir) {
+static int data_dir(const char *dir, char *msg, size_t msgsize) {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "facekit: cannot create %s: %s\n", dir, strerror(errno));
+        snprintf(msg, msgsize, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
     return 0;
 }
 
 /* opens server.db only (offline commands) */
-static int open_db_only(fk_srv_t *s, const char *data) {
+static int open_db_only(fk_srv_t *s, const char *data, char *msg, size_t msgsize) {
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->notify_lock, NULL);
     pthread_cond_init(&s->notify_cond, NULL);
     fk__srv_config_default(&s->cfg);
     snprintf(s->cfg.data, sizeof s->cfg.data, "%s", data);
-    if (data_dir(data)) return -1;
-    char err[512];
-    if (fk__sdb_open(data, &s->db, err, sizeof err)) {
-        fprintf(stderr, "facekit: %s\n", err);
+    if (data_dir(data, msg, msgsize) || fk__sdb_open(data, &s->db, msg, msgsize)) {
+        pthread_mutex_destroy(&s->db_lock);
+        pthread_mutex_destroy(&s->notify_lock);
+        pthread_cond_destroy(&s->notify_cond);
         return -1;
     }
     return 0;
@@ -109,9 +109,10 @@ static void close_db_only(fk_srv_t *s) {
     pthread_cond_destroy(&s->notify_cond);
 }
 
-int fk__srv_user_add(const char *data, const char *name, const char *role, const char *password) {
+int fk__srv_user_add(const char *data, const char *name, const char *role, const char *password, char *msg,
+                     size_t msgsize) {
     fk_srv_t s;
-    if (open_db_only(&s, data)) return 1;
+    if (open_db_only(&s, data, msg, msgsize)) return 1;
     char err[200];
     int64_t id = 0;
     int rc = fk__user_create(&s, name, role, password, 0, &id, err, sizeof err);
@@ -119,20 +120,20 @@ int fk__srv_user_add(const char *data, const char *name, const char *role, const
         char t[128];
         snprintf(t, sizeof t, "user:%.100s", name);
         fk__audit_add(&s, "system:cli", "admin", "local", "user add", t, 201, role);
-        printf("created user %s (id %lld, role %s)\n", name, (long long)id, role);
+        snprintf(msg, msgsize, "created user %s (id %lld, role %s)", name, (long long)id, role);
     } else
-        fprintf(stderr, "facekit user add: %s\n", err);
+        snprintf(msg, msgsize, "%s", err);
     close_db_only(&s);
     return rc ? 1 : 0;
 }
 
-int fk__srv_apikey_create(const char *data, const char *name, const char *role) {
+int fk__srv_apikey_create(const char *data, const char *name, const char *role, char *msg, size_t msgsize) {
     if (!fk__role_parse(role)) {
-        fprintf(stderr, "facekit apikey create: --role must be admin, operator, auditor or device\n");
+        snprintf(msg, msgsize, "--role must be admin, operator, auditor or device");
         return 2;
     }
     fk_srv_t s;
-    if (open_db_only(&s, data)) return 1;
+    if (open_db_only(&s, data, msg, msgsize)) return 1;
     char key[80];
     int64_t id = 0;
     int rc = fk__apikey_create(&s, name, role, key, &id);
@@ -140,33 +141,36 @@ int fk__srv_apikey_create(const char *data, const char *name, const char *role) 
         char t[128];
         snprintf(t, sizeof t, "apikey:%.100s", name);
         fk__audit_add(&s, "system:cli", "admin", "local", "apikey create", t, 201, role);
-        printf("created API key %s (id %lld, role %s); it is shown only now:\n%s\n", name, (long long)id, role, key);
+        snprintf(msg, msgsize, "created API key %s (id %lld, role %s); it is shown only now:\n%s", name, (long long)id, role, key);
     } else
-        fprintf(stderr, "facekit apikey create: cannot store the key\n");
+        snprintf(msg, msgsize, "cannot store the key");
+    memset(key, 0, sizeof key);
     close_db_only(&s);
     return rc ? 1 : 0;
 }
 
-int fk__srv_audit_verify(const char *data) {
+int fk__srv_audit_verify(const char *data, char *msg, size_t msgsize) {
     char path[1200];
     snprintf(path, sizeof path, "%s/server.db", data);
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        fprintf(stderr, "facekit audit verify: %s does not exist\n", path);
+        snprintf(msg, msgsize, "%s does not exist", path);
         return 1;
     }
     fk_srv_t s;
-    if (open_db_only(&s, data)) return 1;
+    if (open_db_only(&s, data, msg, msgsize)) return 1;
     int64_t n = 0, bad = 0;
     int rc = fk__audit_verify(s.db, &n, &bad);
-    if (rc == 0) printf("audit chain intact: %lld entries\n", (long long)n);
-    else if (rc > 0) fprintf(stderr, "facekit audit verify: chain broken at entry %lld (%lld entries before it are intact)\n", (long long)bad, (long long)n);
-    else fprintf(stderr, "facekit audit verify: cannot read the audit table\n");
+    if (rc == 0) snprintf(msg, msgsize, "audit chain intact: %lld entries", (long long)n);
+    else if (rc > 0)
+        snprintf(msg, msgsize, "chain broken at entry %lld (%lld entries before it are intact)", (long long)bad, (long long)n);
+    else
+        snprintf(msg, msgsize, "cannot read the audit table");
     close_db_only(&s);
     return rc ? 1 : 0;
 }
 
-static int first_admin(fk_srv_t *s) {
+static int first_admin(fk_srv_t *s, void (*say)(void *user, const char *line), void *say_user) {
     pthread_mutex_lock(&s->db_lock);
     int64_t users = fk__sdb_int(s->db, "SELECT COUNT(*) FROM users", "");
     pthread_mutex_unlock(&s->db_lock);
@@ -182,17 +186,22 @@ static int first_admin(fk_srv_t *s) {
         return -1;
     }
     fk__audit_add(s, "system", "admin", "local", "first start", "user:admin", 201, "one-time password");
-    /* the one place a password is shown: once, on stdout, for the operator who started the service */
-    printf("facekit serve: first start: created user \"admin\" with the one-time password: %s\n"
-           "facekit serve: log in with it and change it (the service asks for a new one at first login)\n",
-           pw);
-    fflush(stdout);
+    /* the one place a password is shown: once, to the operator who started the service (the front-end's
+     * terminal, never the log) */
+    if (say) {
+        char line[200];
+        snprintf(line, sizeof line, "first start: created user \"admin\" with the one-time password: %s", pw);
+        say(say_user, line);
+        say(say_user, "log in with it and change it (the service asks for a new one at first login)");
+        memset(line, 0, sizeof line);
+    }
     memset(pw, 0, sizeof pw);
     return 0;
 }
 
 int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models, const char *web,
-                  const char *web_default, void (*log)(void *user, int level, const char *msg), void *log_user) {
+                  const char *web_default, void (*log)(void *user, int level, const char *msg),
+                  void (*say)(void *user, const char *line), void *log_user) {
     fk_srv_t *s = fk__calloc(1, sizeof *s);
     if (!s) return 1;
     char err[1024] = "";
@@ -218,7 +227,10 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     s->started_at = (int64_t)time(NULL);
     int exit_code = 1;
     void *daemon = NULL;
-    if (data_dir(s->cfg.data)) goto out;
+    if (data_dir(s->cfg.data, err, sizeof err)) {
+        fk__srv_log(s, FK_LOG_ERROR, "%s", err);
+        goto out;
+    }
     char kpath[1200];
     snprintf(kpath, sizeof kpath, "%s/facekit.key", s->cfg.data);
     int created = 0;
@@ -266,7 +278,7 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
         goto out;
     }
     fk__captcha_init(s);
-    if (!s->captchas || first_admin(s)) goto out;
+    if (!s->captchas || first_admin(s, say, log_user)) goto out;
     fk__retention_run(s); /* then hourly in the notifier thread */
 
     /* SIGTERM / SIGINT are taken by sigwait below: block them before any thread starts */
@@ -288,8 +300,11 @@ int fk__srv_serve(const char *data, const char *listen, const char *config, cons
     fk__srv_log(s, FK_LOG_INFO, "listening on %s://%s (data %s, %d threads, model %s)", s->cfg.tls_cert[0] ? "https" : "http",
                 s->cfg.listen, s->cfg.data, s->cfg.threads, s->einfo.model_id);
     fk__static_check(s);
-    printf("facekit serve: listening on %s://%s\n", s->cfg.tls_cert[0] ? "https" : "http", s->cfg.listen);
-    fflush(stdout);
+    if (say) {
+        char line[600];
+        snprintf(line, sizeof line, "listening on %s://%s", s->cfg.tls_cert[0] ? "https" : "http", s->cfg.listen);
+        say(log_user, line);
+    }
     int sig = 0;
     sigwait(&set, &sig);
     fk__srv_log(s, FK_LOG_INFO, "signal %d: shutting down (finishing requests in flight)", sig);

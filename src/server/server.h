@@ -309,11 +309,17 @@ void fk__resp_headers(fk_req_t *r, struct MHD_Response *resp);
 void fk__static_check(fk_srv_t *s);
 
 /* ---- entry points (server.c) for src/cli/cmd_server.c ---- */
-/* WEB: --web DIR (wins over the config); WEB_DEFAULT: used when neither --web nor the config names one. */
+/* WEB: --web DIR (wins over the config); WEB_DEFAULT: used when neither --web nor the config names one.
+ * LOG gets the service's log lines; SAY the few lines meant for the operator's terminal and never for a log
+ * (the first admin's one-time password, the address it listens on). Both get LOG_USER. */
 int fk__srv_serve(const char *data, const char *listen, const char *config, const char *models, const char *web,
-                  const char *web_default, void (*log)(void *user, int level, const char *msg), void *log_user);
-int fk__srv_user_add(const char *data, const char *name, const char *role, const char *password);
-int fk__srv_apikey_create(const char *data, const char *name, const char *role);
-int fk__srv_audit_verify(const char *data);
+                  const char *web_default, void (*log)(void *user, int level, const char *msg),
+                  void (*say)(void *user, const char *line), void *log_user);
+/* Offline commands on DATA/server.db. Each writes one message into MSG (the result on 0, the reason otherwise)
+ * for the front-end to print; the library prints nothing. */
+int fk__srv_user_add(const char *data, const char *name, const char *role, const char *password, char *msg,
+                     size_t msgsize);
+int fk__srv_apikey_create(const char *data, const char *name, const char *role, char *msg, size_t msgsize);
+int fk__srv_audit_verify(const char *data, char *msg, size_t msgsize);
 
 #endif
