@@ -96,8 +96,8 @@ static void build_block(const shape *s) {
     if (s->expose) tg_output(first);
 }
 
-static fk_nn_model_t *prepare(const shape *s, int reference) {
-    build_block(s);
+/* prepares the graph built in tg with the fast kernels or the reference ones */
+static fk_nn_model_t *prepare_tg(int reference) {
     fk_nn_options_t o;
     memset(&o, 0, sizeof o);
     o.use_reference = reference;
@@ -106,6 +106,11 @@ static fk_nn_model_t *prepare(const shape *s, int reference) {
     if (rc) fprintf(stderr, "prepare failed: %s\n", fk_nn_model_errmsg(m));
     FK_CHECK_INT(rc, FK_OK);
     return rc ? NULL : m;
+}
+
+static fk_nn_model_t *prepare(const shape *s, int reference) {
+    build_block(s);
+    return prepare_tg(reference);
 }
 
 static int run(fk_nn_model_t *m, const float *x, float *y, float *y2) {
@@ -197,14 +202,7 @@ static fk_nn_model_t *prepare_conv(const sconv *c, int reference) {
         y = r;
     }
     tg_output(y);
-    fk_nn_options_t o;
-    memset(&o, 0, sizeof o);
-    o.use_reference = reference;
-    fk_nn_model_t *m = NULL;
-    int rc = fk__nn_model_from_graph(&tg, &o, &m);
-    if (rc) fprintf(stderr, "prepare failed: %s\n", fk_nn_model_errmsg(m));
-    FK_CHECK_INT(rc, FK_OK);
-    return rc ? NULL : m;
+    return prepare_tg(reference);
 }
 
 static void test_strided(const sconv *c) {
