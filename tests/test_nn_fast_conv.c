@@ -247,6 +247,9 @@ int main(void) {
         {8, 13, 5, 64, 3, 1, 1, 1, 1, 1, 2, 18u},   /* 64 wide, PReLU */
         {4, 8, 9, 34, 5, 1, 2, 1, 2, 1, 0, 19u},    /* 5x5, output 32 wide from 34 with uneven pads */
         {6, 8, 9, 30, 3, 1, 1, 1, 1, 1, 0, 20u},    /* 30 wide: the padded-grid shifted GEMM */
+        {32, 32, 7, 16, 3, 1, 1, 1, 1, 1, 1, 21u},  /* 16 wide: two rows per column block, odd row count */
+        {4, 20, 16, 16, 3, 1, 1, 1, 1, 1, 2, 22u},  /* 16 wide with K = 36 (row-block-major GEMM) */
+        {9, 16, 5, 18, 5, 1, 2, 1, 2, 1, 0, 23u},   /* 5x5, 16 wide from 18 */
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) test_strided(&convs[i]);
     return fk_t_finish();

@@ -51,7 +51,7 @@ typedef struct fk__gemm_args {
     int ntaps;
     /* Optional (plain or toff B): bwo > 0 maps column n of B to b + (n / bwo) * bwp + n % bwo — outputs of a
      * convolution taken row by row from padded planes of width bwp, C written compactly. bwo must be a
-     * multiple of NR (a column block never crosses a row). */
+     * multiple of NR (a column block never crosses a row) or NR / 2 (a block is two whole rows). */
     int bwo, bwp;
 } fk__gemm_args;
 

@@ -240,9 +240,10 @@ static void conv_nchw_shift(const fk__run_ctx *cx, const conv_prep *p, const flo
     for (int c = 0; c < p->C; c++) dw_pad_plane(p, x + (size_t)c * p->H * p->W, xp + plane * c);
     fk__gemm_args ga = {p->O, N, p->K, p->w, xp, (ptrdiff_t)plane, 0, yp, N, &p->epi, NULL, NULL, NULL, p->toff,
                         p->kh * p->kw, 0, 0};
-    if (p->Wo % FK__GEMM_NR == 0) {
-        /* whole column blocks per output row (fr_gender's 32-wide maps): the GEMM takes the blocks row by row
-         * from the planes and writes Y directly — no extra columns, no compaction */
+    if (p->Wo % FK__GEMM_NR == 0 || p->Wo == FK__GEMM_NR / 2) {
+        /* whole column blocks per output row, or two 16-wide rows per block (fr_gender's 32- and 16-wide maps):
+         * the GEMM takes them row by row from the planes and writes Y directly — no extra columns, no
+         * compaction */
         ga.N = ga.ldc = p->Ho * p->Wo;
         ga.c = y;
         ga.bwo = p->Wo;

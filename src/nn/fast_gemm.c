@@ -51,7 +51,7 @@ void fk__gemm_pack_a(float *dst, const float *a, ptrdiff_t lda, int M, int K) {
 static inline __attribute__((always_inline)) FK_AVX512 void
 ukr(const int mr, const int nv, int K, const float *restrict a, const float *restrict b, ptrdiff_t ldb,
     float *restrict c, ptrdiff_t ldc, __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0,
-    int ncols, const int *toff, int ntaps, int kb0, int kb1) {
+    int b1off, const int *toff, int ntaps, int kb0, int kb1) {
     __m512 acc0[MR], acc1[MR];
     if (kb0 == 0) {
 #pragma GCC unroll 12
@@ -72,7 +72,7 @@ ukr(const int mr, const int nv, int K, const float *restrict a, const float *res
     a += (size_t)kb0 * MR;
     for (int k = kb0; k < kb1; k++) {
         __m512 b0 = _mm512_maskz_loadu_ps(k0, bt);
-        __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, bt + 16) : _mm512_setzero_ps();
+        __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(k1, bt + b1off) : _mm512_setzero_ps();
 #pragma GCC unroll 12
         for (int m = 0; m < mr; m++) {
             __m512 av = _mm512_set1_ps(a[m]);
@@ -117,19 +117,18 @@ ukr(const int mr, const int nv, int K, const float *restrict a, const float *res
             _mm512_mask_storeu_ps(c + m * ldc + 16, k1, v1);
         }
     }
-    (void)ncols;
 }
 
 typedef void (*ukr_fn)(int K, const float *a, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                       __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0, int ncols,
+                       __mmask16 k0, __mmask16 k1, const fk__epilogue *e, int row0, int col0, int b1off,
                        const int *toff, int ntaps, int kb0, int kb1);
 
 #define UKR_DEF(mr, nv)                                                                                       \
     static FK_AVX512 void ukr_##mr##_##nv(int K, const float *a, const float *b, ptrdiff_t ldb, float *c,     \
                                           ptrdiff_t ldc, __mmask16 k0, __mmask16 k1, const fk__epilogue *e,   \
-                                          int row0, int col0, int ncols, const int *toff, int ntaps, int kb0, \
+                                          int row0, int col0, int b1off, const int *toff, int ntaps, int kb0, \
                                           int kb1) {                                                          \
-        ukr(mr, nv, K, a, b, ldb, c, ldc, k0, k1, e, row0, col0, ncols, toff, ntaps, kb0, kb1);               \
+        ukr(mr, nv, K, a, b, ldb, c, ldc, k0, k1, e, row0, col0, b1off, toff, ntaps, kb0, kb1);               \
     }
 #define UKR_ROW(mr) UKR_DEF(mr, 1) UKR_DEF(mr, 2)
 UKR_ROW(1) UKR_ROW(2) UKR_ROW(3) UKR_ROW(4) UKR_ROW(5) UKR_ROW(6)
@@ -170,10 +169,13 @@ static FK_AVX512 void pack_b_panel(float *restrict d, const float *restrict b, p
  * order writes every C row as one sequential stream and reads B in place (K rows are few enough for the TLB). */
 #define SMALL_K 64
 
-/* where column COL0 of a plain B starts (fk__gemm_args.bwo) */
+/* where column COL0 of a plain B starts, and the offset of its block's second 16 columns (fk__gemm_args.bwo:
+ * with 16-wide rows a block takes two of them) */
 static inline ptrdiff_t bcol(const fk__gemm_args *ga, int col0) {
     return ga->bwo > 0 ? (ptrdiff_t)(col0 / ga->bwo) * ga->bwp + col0 % ga->bwo : col0;
 }
+
+static inline int b1off(const fk__gemm_args *ga) { return ga->bwo == NR / 2 ? ga->bwp : NR / 2; }
 
 static FK_AVX512 void gemm_tiles_rowmajor(const fk__gemm_args *ga, int nnb, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
@@ -184,14 +186,15 @@ static FK_AVX512 void gemm_tiles_rowmajor(const fk__gemm_args *ga, int nnb, int 
         __mmask16 k0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
         __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
         ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, ga->b + bcol(ga, col0), ga->ldb,
-                                   ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc,
+                                   ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, b1off(ga),
                                    ga->toff, ga->toff ? ga->ntaps : 1, 0, ga->K);
     }
 }
 
 static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t1, int chunk) {
     float bbuf[PACK_B_MAX_K * NR] __attribute__((aligned(64)));
-    int pack = !ga->pack_b && !ga->toff && !ga->bpanel && ga->ldb > 4 * NR && ga->K <= PACK_B_MAX_K && nmb > 1;
+    int pack = !ga->pack_b && !ga->toff && !ga->bpanel && ga->ldb > 4 * NR && ga->K <= PACK_B_MAX_K && nmb > 1 &&
+               ga->bwo != NR / 2;
     float *pbuf = ga->pack_b ? ga->bbuf + (size_t)chunk * ga->K * NR : NULL;
     int ntaps = ga->toff ? ga->ntaps : 1;
     for (int t = t0; t < t1;) {
@@ -202,6 +205,7 @@ static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t
         __mmask16 k1 = nc >= 32 ? (__mmask16)0xFFFF : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
         const float *b;
         ptrdiff_t ldb = ga->ldb;
+        int b1 = NR / 2; /* where the block's second 16 columns start in B */
         if (pbuf) {
             ga->pack_b(ga->pack_ctx, pbuf, col0, nc);
             b = pbuf;
@@ -214,6 +218,7 @@ static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t
             ldb = NR;
         } else {
             b = ga->b + bcol(ga, col0);
+            b1 = b1off(ga);
         }
         for (int kb = 0; kb < ga->K; kb += KC) {
             int kb1 = ga->K - kb < KC ? ga->K : kb + KC;
@@ -222,7 +227,7 @@ static FK_AVX512 void gemm_tiles(const fk__gemm_args *ga, int nmb, int t0, int t
                 int row0 = mb * MR;
                 int mr = ga->M - row0 < MR ? ga->M - row0 : MR;
                 ukr_table[mr - 1][nc > 16](ga->K, ga->ap + (size_t)mb * ga->K * MR, b, ldb,
-                                           ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, nc,
+                                           ga->c + row0 * ga->ldc + col0, ga->ldc, k0, k1, ga->epi, row0, col0, b1,
                                            ga->toff, ntaps, kb, kb1);
             }
             kb = kb1 - KC;
