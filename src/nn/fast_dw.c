@@ -24,7 +24,7 @@
 #define DW_MAX_CHUNKS 16
 #define FLAT_MAX_MASKS 8192 /* vectors * taps of the flat kernel's mask table */
 
-enum { DW_ROWS_S1 = 1, DW_ROWS_S2, DW_FLAT_S1, DW_FLAT_GATHER };
+enum { DW_ROWS_S1 = 1, DW_ROWS_S2, DW_FLAT_S1, DW_FLAT_GATHER, DW_PACK_S2 };
 
 struct fk__dw_conv {
     fk__conv_geom g;
@@ -34,7 +34,8 @@ struct fk__dw_conv {
     float *w;         /* [C][kh*kw] */
     int *toff;        /* flat: per tap, offset of the input read by output lane 0 of vector 0 */
     uint16_t *masks;  /* flat: [nvec][taps] valid lanes; rows s1: [nblk][kw] valid lanes of each column load */
-    int32_t *gidx;    /* flat gather: [nvec][16] input offset of each output lane's window origin */
+    int32_t *gidx;    /* flat gather: [nvec][16] input offset of each output lane's window origin;
+                       * packed stride 2: [3][16] permute indices of taps kx = 0, 1, 2 */
 };
 
 void fk__dw_conv_free(fk__dw_conv *d) {
@@ -67,6 +68,10 @@ int fk__dw_conv_create(const fk__conv_geom *g, const float *w, fk__dw_conv **out
     int fits = nvec * T <= FLAT_MAX_MASKS;
     if (s1 && small && g->Wo == g->W && fits) kind = DW_FLAT_S1;
     else if (s1) kind = DW_ROWS_S1;
+    else if (g->sh == 2 && g->sw == 2 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->pt == 1 &&
+             g->pl == 1 && g->Wo == 4 && g->W == 8)
+        kind = DW_PACK_S2; /* fr_landmark's 8x8 -> 4x4: four output rows per vector (for 16 -> 8 the rows kernel
+                            * measured faster) */
     else if (g->sh == 2 && g->sw == 2 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) kind = DW_ROWS_S2;
     else if (small && fits) kind = DW_FLAT_GATHER; /* a gather per tap: only where nothing better applies */
     if (!kind) return FK_OK;
@@ -79,7 +84,19 @@ int fk__dw_conv_create(const fk__conv_geom *g, const float *w, fk__dw_conv **out
     d->w = fk__malloc(sizeof(float) * (size_t)g->C * T);
     if (!d->w) goto oom;
     memcpy(d->w, w, sizeof(float) * (size_t)g->C * T);
-    if (kind == DW_ROWS_S1) {
+    if (kind == DW_PACK_S2) {
+        /* lane l: output row l / Wo of the group, column ox = l % Wo; in the 32 values of the group's input rows
+         * (q = 16 / Wo rows of W = 2 Wo), tap kx reads value (l / Wo) * W + 2 ox - 1 + kx (none for ox = 0, kx = 0) */
+        d->gidx = fk__malloc(sizeof(int32_t) * 48);
+        if (!d->gidx) goto oom;
+        for (int l = 0; l < 16; l++) {
+            int j = l / g->Wo, ox = l % g->Wo;
+            for (int kx = 0; kx < 3; kx++) {
+                int v = j * g->W + 2 * ox - 1 + kx;
+                d->gidx[kx * 16 + l] = v < 0 || (kx == 0 && ox == 0) ? 0 : v;
+            }
+        }
+    } else if (kind == DW_ROWS_S1) {
         d->masks = fk__malloc(sizeof(uint16_t) * (size_t)d->nblk * g->kw);
         if (!d->masks) goto oom;
         for (int b = 0; b < d->nblk; b++)
@@ -281,6 +298,46 @@ static FK_AVX512 void dw_rows_s2(const fk__dw_conv *d, const fk__epilogue *e, co
     }
 }
 
+/* ---- packed stride 2: W = 2 Wo, Wo = 4 (written for 8 too) --------------------------------------------------------------- */
+
+/* A vector holds q = 16 / Wo whole output rows. For each kernel row its q input rows (2 Wo values each) are
+ * loaded into two vectors, and each tap is one permute of the pair (kx = 0 with the first column of every row
+ * zeroed: the left padding). */
+static FK_AVX512 void dw_pack_s2(const fk__dw_conv *d, const fk__epilogue *e, const float *x, float *y, int c0,
+                                 int c1) {
+    const fk__conv_geom *g = &d->g;
+    int W = g->W, H = g->H, Wo = g->Wo, Ho = g->Ho, q = 16 / Wo, HWo = Ho * Wo;
+    const __m512i i0 = _mm512_loadu_si512(d->gidx), i1 = _mm512_loadu_si512(d->gidx + 16),
+                  i2 = _mm512_loadu_si512(d->gidx + 32);
+    __mmask16 m0 = 0;
+    for (int l = 0; l < 16; l++)
+        if (l % Wo) m0 |= (__mmask16)(1u << l);
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * H * W, *wc = d->w + (size_t)c * 9;
+        __m512 w9[9];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++) w9[k] = _mm512_set1_ps(wc[k]);
+        for (int r = 0; r < Ho; r += q) {
+            __m512 acc = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps();
+#pragma GCC unroll 3
+            for (int ky = 0; ky < 3; ky++) {
+                __m512 v[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+                for (int j = 0; j < q; j++) { /* row j of the group: lanes [(j % (q/2)) * W, + W) of vector j / (q/2) */
+                    int iy = 2 * (r + j) - 1 + ky, at = (j % (q / 2)) * W;
+                    if (iy < 0 || iy >= H || r + j >= Ho) continue;
+                    __mmask16 mj = (__mmask16)(((1u << W) - 1) << at);
+                    v[j / (q / 2)] = _mm512_mask_loadu_ps(v[j / (q / 2)], mj, xc + (size_t)iy * W - at);
+                }
+                acc = _mm512_fmadd_ps(_mm512_maskz_permutex2var_ps(m0, v[0], i0, v[1]), w9[ky * 3], acc);
+                acc2 = _mm512_fmadd_ps(_mm512_permutex2var_ps(v[0], i1, v[1]), w9[ky * 3 + 1], acc2);
+                acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(v[0], i2, v[1]), w9[ky * 3 + 2], acc);
+            }
+            store_out(e, c, _mm512_add_ps(acc, acc2), y + (size_t)c * HWo + (size_t)r * Wo,
+                      (__mmask16)lanes16(0, HWo - r * Wo));
+        }
+    }
+}
+
 /* ---- flat: small maps ------------------------------------------------------------------------------------- */
 
 static inline __attribute__((always_inline)) FK_AVX512 void dw_flat(const fk__dw_conv *d, const fk__epilogue *e,
@@ -379,6 +436,7 @@ static void dw_task(void *arg, int i) {
     switch (d->kind) {
     case DW_ROWS_S1: dw_rows_s1(d, r->e, r->x, r->y, c0, c1); break;
     case DW_ROWS_S2: dw_rows_s2(d, r->e, r->x, r->y, c0, c1); break;
+    case DW_PACK_S2: dw_pack_s2(d, r->e, r->x, r->y, c0, c1); break;
     case DW_FLAT_S1: dw_flat_s1(d, r->e, r->x, r->y, c0, c1); break;
     default: dw_flat_gather(d, r->e, r->x, r->y, c0, c1); break;
     }
