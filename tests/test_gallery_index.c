@@ -266,7 +266,10 @@ static void sketch_kernel_tests(void) {
         const size_t n = 41;
         uint8_t *c = fk__malloc(n * (size_t)bits / 8), *m = fk__malloc(n * (size_t)bits / 8);
         uint64_t planes[FK__SKETCH_QBITS * 16];
-        for (size_t i = 0; i < n * (size_t)bits / 8; i++) c[i] = (uint8_t)(urand() * 256), m[i] = (uint8_t)(urand() * 256);
+        for (size_t i = 0; i < n * (size_t)bits / 8; i++) {
+            c[i] = (uint8_t)(urand() * 256);
+            m[i] = (uint8_t)(urand() * 256);
+        }
         memset(c, 0xff, (size_t)bits / 8); /* extremes: all bits set, and none */
         memset(c + (size_t)bits / 8, 0, (size_t)bits / 8);
         for (int i = 0; i < FK__SKETCH_QBITS * wpp; i++)
@@ -283,7 +286,8 @@ static void sketch_kernel_tests(void) {
                 int cb = c[i * bits / 8 + b / 8] >> (b % 8) & 1, u = 0;
                 for (int j = 0; j < FK__SKETCH_QBITS; j++) u |= (int)(planes[j * wpp + b / 64] >> (b % 64) & 1) << j;
                 s += cb * u;
-                int mb = m[idx[i] * (size_t)bits / 8 + b / 8] >> (b % 8) & 1, cc = c[idx[i] * (size_t)bits / 8 + b / 8] >> (b % 8) & 1;
+                size_t row = idx[i] * (size_t)bits / 8 + (size_t)b / 8;
+                int mb = m[row] >> (b % 8) & 1, cc = c[row] >> (b % 8) & 1;
                 r0 += mb * (2 * cc - 1) * u;
                 r1 += mb * (2 * cc - 1);
             }
@@ -385,7 +389,8 @@ static void sketch_estimator_tests(void) {
             e1 += x1, e1s += x1 * x1, e2 += x2, e2s += x2 * x2;
         }
         double m1 = e1 / N, s1 = sqrt(e1s / N - m1 * m1), m2 = e2 / N, s2 = sqrt(e2s / N - m2 * m2);
-        fprintf(stderr, "sketch dim %d bits %d: 1-bit bias %.4f sd %.4f (sigma %.4f), 2-bit bias %.4f sd %.4f (sigma %.4f)\n",
+        fprintf(stderr,
+                "sketch dim %d bits %d: 1-bit bias %.4f sd %.4f (sigma %.4f), 2-bit bias %.4f sd %.4f (sigma %.4f)\n",
                 dim, bits, m1, s1, sq.sigma, m2, s2, sq.sigma2);
         /* for one fixed query (and a fixed rotation) the query's rounding leaves a small bias: the margins
          * must cover bias and spread together */
@@ -467,6 +472,15 @@ static void sketch_edit_tests(int dim) {
     /* a removed template is never found again, even by itself */
     FK_CHECK_INT(fk_index_search(ix, x, 1, 0, 0, h, &nh), FK_OK);
     FK_CHECK(nh == 1 && h[0].face_id != fid[0]);
+    /* allocation failures inside the staged search: FK_ENOMEM or a right answer, nothing leaked */
+    size_t before = fk_mem_in_use();
+    for (long i = 1; i < 8; i++) {
+        fk__alloc_fail_at(i);
+        int rc = fk_index_search(ix, x + 3 * (size_t)dim, 1, 0, FK_SEARCH_DISTINCT, h, &nh); /* face 3 is live */
+        fk__alloc_fail_at(0);
+        FK_CHECK(rc == FK_ENOMEM || (rc == FK_OK && nh == 1 && h[0].face_id == fid[3]));
+    }
+    FK_CHECK_INT(fk_mem_in_use(), before);
     fk_index_destroy(ix);
     free(x);
     free(q);

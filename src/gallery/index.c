@@ -770,7 +770,8 @@ int fk_index_search(fk_index_t *ix, const float *q, int k, int64_t group_id, uns
         }
         for (int t = 0; t < parts; t++) {
             pp[t] = (part_t){ix, n * t / parts, n * (t + 1) / parts, coarse, group_id, qf, q8, qu8, qscale,
-                             qsum8, {heaps + (size_t)t * C, 0, C}, planes, sq, k, FK_OK, (flags & FK_SEARCH_DISTINCT) != 0, 0, 0};
+                             qsum8, {heaps + (size_t)t * C, 0, C}, planes, sq, k, FK_OK,
+                             (flags & FK_SEARCH_DISTINCT) != 0, 0, 0};
             if (t > 0) started[t] = pthread_create(&th[t], NULL, run, &pp[t]) == 0;
         }
         run(&pp[0]);

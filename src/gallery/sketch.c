@@ -164,8 +164,9 @@ void fk__sketch_refine_ref(const uint64_t *planes, const uint8_t *codes, const u
 
 /* the threshold step after any dots kernel. Not inlined into the AVX-512 function: there a compiler may
  * fuse a * S + b * pop into an FMA (clang does), and every level must compute the same floats */
-__attribute__((noinline)) static int scan_tail(const int32_t *S, const float *inv, const float *pop, size_t n, const fk__sketch_query_t *sq,
-                     float t1, uint32_t base, float *num, uint32_t *slot) {
+__attribute__((noinline)) static int scan_tail(const int32_t *S, const float *inv, const float *pop, size_t n,
+                                               const fk__sketch_query_t *sq, float t1, uint32_t base, float *num,
+                                               uint32_t *slot) {
     int k = 0;
     for (size_t i = 0; i < n; i++) {
         float v = sq->a * (float)S[i] + sq->b * pop[i] - sq->c;
