@@ -404,21 +404,8 @@ typedef struct {
     int n, cap;
 } heap_t;
 
-static void heap_push(heap_t *h, float s, uint32_t slot) {
-    if (h->n < h->cap) {
-        int i = h->n++;
-        while (i > 0) {
-            int p = (i - 1) / 2;
-            if (h->a[p].s <= s) break;
-            h->a[i] = h->a[p];
-            i = p;
-        }
-        h->a[i].s = s;
-        h->a[i].slot = slot;
-        return;
-    }
-    if (s <= h->a[0].s) return;
-    int i = 0;
+/* puts (S, SLOT) at I, where S is not below the old score there, and restores the heap below I */
+static void heap_sift_down(heap_t *h, int i, float s, uint32_t slot) {
     for (;;) {
         int l = 2 * i + 1, r = l + 1, m = i;
         float ms = s;
@@ -432,24 +419,28 @@ static void heap_push(heap_t *h, float s, uint32_t slot) {
     h->a[i].slot = slot;
 }
 
+static void heap_push(heap_t *h, float s, uint32_t slot) {
+    if (h->n < h->cap) {
+        int i = h->n++;
+        while (i > 0) {
+            int p = (i - 1) / 2;
+            if (h->a[p].s <= s) break;
+            h->a[i] = h->a[p];
+            i = p;
+        }
+        h->a[i].s = s;
+        h->a[i].slot = slot;
+        return;
+    }
+    if (s > h->a[0].s) heap_sift_down(h, 0, s, slot);
+}
+
 /* the k best with at most one entry per person (FK_SEARCH_DISTINCT): a person already held keeps the
  * better of the two scores. O(k) per call; used for the k-th best score of the sketch stages only. */
 static void heap_push_person(heap_t *h, float s, uint32_t slot, const int64_t *person) {
     for (int i = 0; i < h->n; i++) {
         if (person[h->a[i].slot] != person[slot]) continue;
-        if (s <= h->a[i].s) return;
-        /* raised: sift down from I */
-        for (;;) {
-            int l = 2 * i + 1, r = l + 1, m = i;
-            float ms = s;
-            if (l < h->n && h->a[l].s < ms) m = l, ms = h->a[l].s;
-            if (r < h->n && h->a[r].s < ms) m = r;
-            if (m == i) break;
-            h->a[i] = h->a[m];
-            i = m;
-        }
-        h->a[i].s = s;
-        h->a[i].slot = slot;
+        if (s > h->a[i].s) heap_sift_down(h, i, s, slot); /* raised: it can only sink in a min-heap */
         return;
     }
     heap_push(h, s, slot);
