@@ -20,12 +20,9 @@ const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 
-const root = path.resolve(__dirname, '..');
+const { root, opt: optIn, median, lcgFill, loadOrt } = require('./common');
 const args = process.argv.slice(2);
-function opt(name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-}
+const opt = (name, def) => optIn(args, name, def);
 const timer = path.resolve(opt('--timer', path.join(root, 'build/bench/nn_time')));
 const flushTool = path.resolve(opt('--flush', path.join(root, 'build/bench/fk_flush_model')));
 const rounds = parseInt(opt('--rounds', '7'), 10);
@@ -37,23 +34,7 @@ const all = ['fr_detect', 'fr_landmark', 'fr_feature', 'fr_liveness', 'fr_pose',
 const models = opt('--models', all.join(',')).split(',');
 const modelsDir = process.env.FK_MODELS_DIR || path.join(root, 'models');
 
-const ort = require(path.join(root, 'tests/ref/node_modules/onnxruntime-node'));
-
-function median(a) {
-  const s = [...a].sort((x, y) => x - y);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-/* The inputs `facekit nn bench` uses: x = LCG(seed 12345) >> 8, scaled to [-1, 1). */
-function lcgFill(seedBox, n) {
-  const a = new Float32Array(n);
-  for (let k = 0; k < n; k++) {
-    seedBox.s = (Math.imul(seedBox.s, 1664525) + 1013904223) >>> 0;
-    a[k] = (seedBox.s >>> 8) / 16777216 * 2 - 1;
-  }
-  return a;
-}
+const ort = loadOrt();
 
 function ours(modelPath) {
   const out = execFileSync(timer, [modelPath, String(runs), String(threads)], { encoding: 'utf8' });

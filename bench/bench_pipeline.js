@@ -27,13 +27,10 @@ const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 
-const root = path.resolve(__dirname, '..');
+const { root, opt: optIn, median, lcgFill, loadOrt } = require('./common');
 const args = process.argv.slice(2);
 const valued = ['--facekit', '--flush', '--rounds', '--runs', '--threads'];
-function opt(name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-}
+const opt = (name, def) => optIn(args, name, def);
 const facekit = path.resolve(opt('--facekit', path.join(root, 'build/facekit')));
 const flushTool = path.resolve(opt('--flush', path.join(root, 'build/bench/fk_flush_model')));
 const rounds = parseInt(opt('--rounds', '7'), 10);
@@ -45,22 +42,7 @@ const image = path.resolve(positional[0] ||
                            path.join(root, '../shared/data/faces/face_recognition/examples/obama-480p.jpg'));
 const modelsDir = process.env.FK_MODELS_DIR || path.join(root, 'models');
 
-const ort = require(path.join(root, 'tests/ref/node_modules/onnxruntime-node'));
-
-function median(a) {
-  const s = [...a].sort((x, y) => x - y);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-function lcgFill(seedBox, n) {
-  const a = new Float32Array(n);
-  for (let k = 0; k < n; k++) {
-    seedBox.s = (Math.imul(seedBox.s, 1664525) + 1013904223) >>> 0;
-    a[k] = (seedBox.s >>> 8) / 16777216 * 2 - 1;
-  }
-  return a;
-}
+const ort = loadOrt();
 
 /* detect.c auto_size: longer side 320 at the image's aspect, both sides rounded up to 32 */
 function detectorSize(iw, ih) {
