@@ -211,11 +211,11 @@ static int64_t numel_of(int rank, const int64_t *d) {
 
 /* ---- stem chains fused row by row (fast_dw_fuse.c) ------------------------------------------------------------ */
 
-/* A chain of 2-4 convolutions on a graph input: a few-channel conv, then depthwise 3x3 (stride 1 or 2, pad 1)
+/* A chain of 2-8 convolutions on a graph input: a few-channel conv, then depthwise 3x3 (stride 1 or 2, pad 1)
  * and 1x1 convs in random order; every node run through fk__fast_kernel in order (the earlier members do
  * nothing, the last computes the chain) against the reference kernels node by node. */
 static void test_chain(fk__pool *pool2, int it) {
-    enum { MAXN = 4 };
+    enum { MAXN = 8 };
     int len = rnd_in(2, MAXN);
     fk__tensor t[1 + 4 * MAXN];
     fk__node nodes[MAXN];

@@ -7,8 +7,8 @@
  * is computed when the next stage asks for it, and only the chain's last tensor is written. The chain:
  *   - starts with a convolution the direct kernel takes (fast_direct.c: few input channels) whose input is a
  *     graph input (so it stays valid and never shares memory with the output),
- *   - continues with up to three 3x3 depthwise (stride 1 same-size or stride 2, pad 1 top/left) or 1x1 (stride
- *     1, no pad) convolutions, each consuming the previous one's output, which has no other reader and is not a
+ *   - continues with up to seven 3x3 depthwise (stride 1 same-size or stride 2, pad 1 top/left) or 1x1 (stride
+ *     1, no pad) convolutions (fr_detect: Conv_0 .. Conv_14, down to 30x40), each consuming the previous one's output, which has no other reader and is not a
  *     graph output, the nodes consecutive in run order, batch 1.
  * The last node of the chain gets the kernel; the earlier ones get a kernel that does nothing. Each stage keeps
  * its own bias and fused activation; results equal the unfused fast kernels' up to summation order (the test
@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-#define FUSE_MAX 4
+#define FUSE_MAX 8
 #define FUSE_RING 4 /* rows kept per stage: a 3x3 consumer needs three, the one being written is the fourth */
 #define FUSE_MAX_CHUNKS 8
 
