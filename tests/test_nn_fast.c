@@ -347,7 +347,11 @@ static void test_other_ops(fk__pool *pool2) {
             for (int i = 0; i < 4; i++) a->pads[i] = rnd_in(0, a->kernel[i % 2] - 1);
             a->ceil_mode = rnd_in(0, 1);
             a->count_include_pad = rnd_in(0, 1);
-            int64_t d[4] = {rnd_in(1, 2), rnd_in(1, 12), rnd_in(1, 40), rnd_in(1, 40)};
+            if (rnd_in(0, 2) == 0) { /* windows that tile the input (the fast path without a padded copy) */
+                a->stride[0] = a->kernel[0] = rnd_in(1, 8), a->stride[1] = a->kernel[1] = rnd_in(0, 1) ? 2 : rnd_in(1, 8);
+                for (int i = 0; i < 4; i++) a->pads[i] = 0;
+            }
+            int64_t d[4] = {rnd_in(1, 2), rnd_in(1, 12), rnd_in(1, 40), rnd_in(1, 70)};
             int64_t o[4] = {d[0], d[1], 0, 0};
             for (int i = 0; i < 2; i++) {
                 int64_t span = d[2 + i] + a->pads[i] + a->pads[2 + i] - a->kernel[i];

@@ -20,6 +20,7 @@ typedef struct elt_prep {
     fk__kernel_fn fn;
     /* pools */
     int C, H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, is_max, chunks_max;
+    int tiles; /* windows tile the input (kernel = stride, no padding, no dilation): pool_tiles */
     /* binaries: coalesced broadcast */
     int rank;
     int64_t dims[FK__MAX_RANK], sx[FK__MAX_RANK], sy[FK__MAX_RANK];
@@ -244,6 +245,54 @@ typedef struct pool_run {
     int chunks, planes;
 } pool_run;
 
+/* Windows that tile the input (fr_gender's 2x2/2 and 8x8/8 pools): no padded copy — each output row first
+ * reduces its KH input rows column-wise with whole-vector loads into a row of W partial results (one pass over
+ * the input), then each group of KW neighbours of that row gives one output (pairs by an even/odd permute,
+ * wider groups by a short scalar loop over the already reduced row). */
+static FK_AVX512 void pool_tiles(const pool_run *pr, int i) {
+    const fk__node *n = pr->n;
+    const fk__run_ctx *cx = pr->cx;
+    const elt_prep *p = n->prep;
+    int c0 = (int)((long)pr->planes * i / pr->chunks), c1 = (int)((long)pr->planes * (i + 1) / pr->chunks);
+    float *row = (float *)cx->scratch + (size_t)i * p->hp * p->wp; /* >= W + 32 floats (prepare) */
+    const int W = p->Wo * p->sw; /* the columns the windows read */
+    const float inv = 1.0f / (float)(p->kh * p->kw);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int c = c0; c < c1; c++) {
+        const float *xc = (const float *)INP(0) + (size_t)c * p->H * p->W;
+        float *yc = (float *)OUTP(0) + (size_t)c * p->Ho * p->Wo;
+        for (int oy = 0; oy < p->Ho; oy++) {
+            const float *x0 = xc + (size_t)oy * p->sh * p->W;
+            for (int x = 0; x < W; x += 16) {
+                __mmask16 m = tail_mask(W - x);
+                __m512 acc = _mm512_maskz_loadu_ps(m, x0 + x);
+                for (int ky = 1; ky < p->kh; ky++) {
+                    __m512 v = _mm512_maskz_loadu_ps(m, x0 + (size_t)ky * p->W + x);
+                    acc = p->is_max ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, v);
+                }
+                _mm512_storeu_ps(row + x, acc);
+            }
+            float *y = yc + (size_t)oy * p->Wo;
+            if (p->kw == 2) {
+                for (int ox = 0; ox < p->Wo; ox += 16) {
+                    __m512 a = _mm512_loadu_ps(row + 2 * ox), b = _mm512_loadu_ps(row + 2 * ox + 16);
+                    __m512 e = _mm512_permutex2var_ps(a, even, b), o = _mm512_permutex2var_ps(a, odd, b);
+                    __m512 v = p->is_max ? _mm512_max_ps(e, o) : _mm512_mul_ps(_mm512_add_ps(e, o), _mm512_set1_ps(inv));
+                    _mm512_mask_storeu_ps(y + ox, tail_mask(p->Wo - ox), v);
+                }
+            } else {
+                for (int ox = 0; ox < p->Wo; ox++) {
+                    const float *g = row + (size_t)ox * p->kw;
+                    float v = g[0];
+                    for (int k = 1; k < p->kw; k++) v = p->is_max ? (g[k] > v ? g[k] : v) : v + g[k];
+                    y[ox] = p->is_max ? v : v * inv;
+                }
+            }
+        }
+    }
+}
+
 static FK_AVX512 void pool_planes(const pool_run *pr, int i) {
     const fk__node *n = pr->n;
     const fk__run_ctx *cx = pr->cx;
@@ -322,7 +371,11 @@ static FK_AVX512 void pool_planes(const pool_run *pr, int i) {
     }
 }
 
-static void pool_task(void *arg, int i) { pool_planes(arg, i); }
+static void pool_task(void *arg, int i) {
+    const pool_run *pr = arg;
+    if (((const elt_prep *)pr->n->prep)->tiles) pool_tiles(pr, i);
+    else pool_planes(pr, i);
+}
 
 static int pool_fast(const fk__run_ctx *cx, const fk__node *n) {
     const elt_prep *p = n->prep;
@@ -331,7 +384,7 @@ static int pool_fast(const fk__run_ctx *cx, const fk__node *n) {
     if (pr.chunks > p->chunks_max) pr.chunks = p->chunks_max;
     if (pr.chunks < 1) pr.chunks = 1;
     if (pr.chunks > 1) fk__pool_for(cx->pool, cx->threads, pr.chunks, pool_task, &pr);
-    else pool_planes(&pr, 0);
+    else pool_task(&pr, 0);
     return FK_OK;
 }
 
@@ -489,6 +542,11 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
         q.wp = (q.wp + 15) / 16 * 16;
         q.hp = need_h > q.H + q.pt ? need_h : q.H + q.pt;
         q.chunks_max = 16;
+        /* the tiled path reads rows [0, Ho*sh) x columns [0, Wo*sw) of the input only (ceil_mode may have made a
+         * last window that leaves the input: then it is not tiled) and needs a row of W + 32 floats of scratch */
+        q.tiles = q.kh == q.sh && q.kw == q.sw && q.dh == 1 && q.dw == 1 && !a->pads[0] && !a->pads[1] &&
+                  !a->pads[2] && !a->pads[3] && q.Ho * q.sh <= q.H && q.Wo * q.sw <= q.W;
+        if (q.tiles && (size_t)q.hp * q.wp < (size_t)q.Wo * q.sw + 32) q.wp += 32;
         n->scratch_bytes = sizeof(float) * (size_t)q.chunks_max * q.hp * q.wp;
         q.fn = pool_fast;
         break;
