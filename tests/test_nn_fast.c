@@ -11,6 +11,7 @@
  * built by hand.
  */
 #include "fk_test.h"
+#include "nn_opcase.h"
 #include "nn/fast.h"
 
 #include <stdatomic.h>
@@ -68,27 +69,6 @@ static void conv_naive(const conv_case *k, int Ho, int Wo, const float *x, const
                                      : (((size_t)b * k->O + o) * Ho + oy) * Wo + ox;
                     y[yi] = act_ref(k, slope, o, (float)acc);
                 }
-}
-
-static double max_rel_err(const float *a, const float *ref, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]) / fmax(1.0, fabs((double)ref[i]));
-        if (!(d <= m)) m = d; /* NaN counts as a failure */
-    }
-    return m;
-}
-
-static void set_tensor(fk__tensor *t, const char *name, int kind, int rank, const int64_t *dims, void *data) {
-    memset(t, 0, sizeof *t);
-    t->name = (char *)name;
-    t->dtype = FK__DT_F32;
-    t->kind = kind;
-    t->rank = rank;
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
-    t->data = data;
-    t->alias_of = -1;
-    t->producer = -1;
 }
 
 static int conv_ok; /* cases where the fast path was taken */
@@ -209,75 +189,10 @@ static conv_case random_case(void) {
 
 /* ---- other ops: fast vs reference ---------------------------------------------------------------------- */
 
-typedef struct op_case {
-    fk__tensor t[4];
-    int nt;
-    fk__node n;
-    int in[3], out[1];
-} op_case;
-
 static float *rand_data(int64_t cnt, float scale) {
     float *p = fk__malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
     for (int64_t i = 0; i < cnt; i++) p[i] = rnd_f() * scale;
     return p;
-}
-
-static int64_t dims_numel(int rank, const int64_t *d) {
-    int64_t k = 1;
-    for (int i = 0; i < rank; i++) k *= d[i];
-    return k;
-}
-
-/* Runs node N (inputs already filled, output tensor t[nt-1] shaped) fast and reference; returns max error,
- * or -1 when no fast kernel was chosen. */
-static double run_op(op_case *c, fk__pool *pool2) {
-    fk__graph g;
-    memset(&g, 0, sizeof g);
-    g.t = c->t;
-    g.nt = c->nt;
-    g.n = &c->n;
-    g.nn = 1;
-    g.source = "test";
-    g.format = "test";
-    fk__tensor *yt = &c->t[c->out[0]];
-    int64_t ny = dims_numel(yt->rank, yt->dims);
-    FK_CHECK_INT(fk__fast_prepare(&g, &c->n), FK_OK);
-    fk__kernel_fn fn = fk__fast_kernel(&c->n);
-    double err = -1;
-    if (fn) {
-        float *y1 = fk__malloc((size_t)ny * 4 + 4), *y2 = fk__malloc((size_t)ny * 4 + 4);
-        unsigned char *scratch = fk__malloc(c->n.scratch_bytes + 64);
-        void *data[4];
-        for (int i = 0; i < c->nt; i++) data[i] = c->t[i].data;
-        data[c->out[0]] = y1;
-        fk__run_ctx cx = {&g, data, scratch, 2, pool2};
-        FK_CHECK_INT(fn(&cx, &c->n), FK_OK);
-        data[c->out[0]] = y2;
-        cx.threads = 1;
-        cx.pool = NULL;
-        FK_CHECK_INT(fk__ref_kernel(c->n.op)(&cx, &c->n), FK_OK);
-        err = max_rel_err(y1, y2, (size_t)ny);
-        fk__free(y1), fk__free(y2), fk__free(scratch);
-    }
-    if (c->n.prep_free) c->n.prep_free(c->n.prep);
-    for (int i = 0; i < c->nt; i++) fk__free(c->t[i].data);
-    return err;
-}
-
-static void op_init(op_case *c, int op, int nin) {
-    memset(c, 0, sizeof *c);
-    c->n.op = op;
-    c->n.name = (char *)fk__op_name(op);
-    c->n.n_in = nin;
-    c->n.in = c->in;
-    c->n.n_out = 1;
-    c->n.out = c->out;
-    for (int i = 0; i < nin; i++) c->in[i] = i;
-    c->out[0] = nin;
-    c->nt = nin + 1;
-    c->n.a.act_slope = -1;
-    c->n.a.group = 1;
-    for (int i = 0; i < 2; i++) c->n.a.stride[i] = c->n.a.dilation[i] = 1;
 }
 
 static void test_other_ops(fk__pool *pool2) {
@@ -297,7 +212,7 @@ static void test_other_ops(fk__pool *pool2) {
             c.n.a.layout = rnd_in(0, 1);
             int64_t C = rnd_in(1, 40), d[4] = {rnd_in(1, 2), C, rnd_in(1, 20), rnd_in(1, 20)}, cd[1] = {C};
             if (c.n.a.layout == FK__NHWC) d[1] = rnd_in(1, 20), d[3] = C;
-            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(dims_numel(4, d), 3.0f));
+            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(numel_of(4, d), 3.0f));
             set_tensor(&c.t[1], "scale", FK__T_CONST, 1, cd, rand_data(C, 2.0f));
             set_tensor(&c.t[2], "shift", FK__T_CONST, 1, cd, rand_data(C, 2.0f));
             set_tensor(&c.t[3], "y", FK__T_ACT, 4, d, NULL);
@@ -315,11 +230,11 @@ static void test_other_ops(fk__pool *pool2) {
                 b[i] = rnd_in(0, 2) ? o[i] : 1;
             }
             int ra = rnd_in(0, 1) ? r : rnd_in(0, r), rb = rnd_in(0, 1) ? r : rnd_in(0, r);
-            set_tensor(&c.t[0], "a", FK__T_INPUT, ra, a + (r - ra), rand_data(dims_numel(ra, a + (r - ra)), 4.0f));
-            set_tensor(&c.t[1], "b", FK__T_INPUT, rb, b + (r - rb), rand_data(dims_numel(rb, b + (r - rb)), 4.0f));
+            set_tensor(&c.t[0], "a", FK__T_INPUT, ra, a + (r - ra), rand_data(numel_of(ra, a + (r - ra)), 4.0f));
+            set_tensor(&c.t[1], "b", FK__T_INPUT, rb, b + (r - rb), rand_data(numel_of(rb, b + (r - rb)), 4.0f));
             if (c.n.op == FK__OP_DIV) { /* keep divisors away from 0 */
                 float *bb = c.t[1].data;
-                for (int64_t i = 0; i < dims_numel(rb, b + (r - rb)); i++) bb[i] = bb[i] < 0 ? bb[i] - 0.5f : bb[i] + 0.5f;
+                for (int64_t i = 0; i < numel_of(rb, b + (r - rb)); i++) bb[i] = bb[i] < 0 ? bb[i] - 0.5f : bb[i] + 0.5f;
             }
             set_tensor(&c.t[2], "y", FK__T_ACT, r, o, NULL);
             c.n.a.act = rnd_in(0, 3) ? FK__ACT_NONE : rnd_in(1, 3);
@@ -337,7 +252,7 @@ static void test_other_ops(fk__pool *pool2) {
                 o[i] = d[i] + c.n.a.pads_nd[i] + c.n.a.pads_nd[r + i];
             }
             c.n.a.pad_value = rnd_f();
-            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(dims_numel(r, d), 1.0f));
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(numel_of(r, d), 1.0f));
             set_tensor(&c.t[1], "y", FK__T_ACT, r, o, NULL);
         } else if (kind == 4) { /* pools */
             op_init(&c, rnd_in(0, 1) ? FK__OP_MAX_POOL : FK__OP_AVG_POOL, 1);
@@ -364,7 +279,7 @@ static void test_other_ops(fk__pool *pool2) {
                 it--;
                 continue;
             }
-            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(dims_numel(4, d), 3.0f));
+            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(numel_of(4, d), 3.0f));
             set_tensor(&c.t[1], "y", FK__T_ACT, 4, o, NULL);
         } else if (kind == 6) { /* Gemm with constant B (and C) */
             int hasc = rnd_in(0, 2) != 0;
@@ -404,7 +319,7 @@ static void test_other_ops(fk__pool *pool2) {
             }
             for (int i = 0; i < r; i++) o[i] = d[perm[i]], c.n.a.perm[i] = perm[i];
             c.n.a.n_perm = r;
-            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(dims_numel(r, d), 1.0f));
+            set_tensor(&c.t[0], "x", FK__T_INPUT, r, d, rand_data(numel_of(r, d), 1.0f));
             set_tensor(&c.t[1], "y", FK__T_ACT, r, o, NULL);
         }
         int op = c.n.op;

@@ -9,6 +9,7 @@
  * max(1, |ref|) <= 1e-4. Graph, nodes and run contexts are built by hand.
  */
 #include "fk_test.h"
+#include "nn_opcase.h"
 #include "nn/fast.h"
 
 #include <stdint.h>
@@ -22,28 +23,6 @@ static uint32_t rnd(void) {
 }
 static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
 static float rnd_f(void) { return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f; }
-
-static double max_rel_err(const float *a, const float *ref, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] == ref[i]) continue; /* also equal infinities */
-        double d = fabs((double)a[i] - ref[i]) / fmax(1.0, fabs((double)ref[i]));
-        if (!(d <= m)) m = d; /* NaN counts as a failure */
-    }
-    return m;
-}
-
-static void set_tensor(fk__tensor *t, const char *name, int kind, int rank, const int64_t *dims, void *data) {
-    memset(t, 0, sizeof *t);
-    t->name = (char *)name;
-    t->dtype = FK__DT_F32;
-    t->kind = kind;
-    t->rank = rank;
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
-    t->data = data;
-    t->alias_of = -1;
-    t->producer = -1;
-}
 
 /* ---- convolutions ------------------------------------------------------------------------------------------- */
 
@@ -203,12 +182,6 @@ static float *rand_data(int64_t cnt, float lo, float hi) {
     return p;
 }
 
-static int64_t numel_of(int rank, const int64_t *d) {
-    int64_t k = 1;
-    for (int i = 0; i < rank; i++) k *= d[i];
-    return k;
-}
-
 /* ---- stem chains fused row by row (fast_dw_fuse.c) ------------------------------------------------------------ */
 
 /* A chain of 2-8 convolutions on a graph input: a few-channel conv, then depthwise 3x3 (stride 1 or 2, pad 1)
@@ -323,61 +296,6 @@ static void test_chain(fk__pool *pool2, int it) {
         else fk__free(t[i].data);
     }
     fk__free(scratch);
-}
-
-typedef struct op_case {
-    fk__tensor t[6];
-    int nt, in[5], out[1];
-    fk__node n;
-} op_case;
-
-static void op_init(op_case *c, int op, int nin) {
-    memset(c, 0, sizeof *c);
-    c->n.op = op;
-    c->n.name = (char *)fk__op_name(op);
-    c->n.n_in = nin;
-    c->n.in = c->in;
-    c->n.n_out = 1;
-    c->n.out = c->out;
-    for (int i = 0; i < nin; i++) c->in[i] = i;
-    c->out[0] = nin;
-    c->nt = nin + 1;
-    c->n.a.act_slope = -1;
-}
-
-/* Fast (2 threads) against the reference; -1 when no fast kernel was chosen. */
-static double run_op(op_case *c, fk__pool *pool2) {
-    fk__graph g;
-    memset(&g, 0, sizeof g);
-    g.t = c->t;
-    g.nt = c->nt;
-    g.n = &c->n;
-    g.nn = 1;
-    g.source = "test";
-    g.format = "test";
-    fk__tensor *yt = &c->t[c->out[0]];
-    int64_t ny = numel_of(yt->rank, yt->dims);
-    FK_CHECK_INT(fk__fast_prepare(&g, &c->n), FK_OK);
-    fk__kernel_fn fn = fk__fast_kernel(&c->n);
-    double err = -1;
-    if (fn) {
-        float *y1 = fk__malloc((size_t)ny * 4 + 4), *y2 = fk__malloc((size_t)ny * 4 + 4);
-        unsigned char *scratch = fk__malloc(c->n.scratch_bytes + 64);
-        void *data[6];
-        for (int i = 0; i < c->nt; i++) data[i] = c->t[i].data;
-        data[c->out[0]] = y1;
-        fk__run_ctx cx = {&g, data, scratch, 2, pool2};
-        FK_CHECK_INT(fn(&cx, &c->n), FK_OK);
-        data[c->out[0]] = y2;
-        cx.threads = 1;
-        cx.pool = NULL;
-        FK_CHECK_INT(fk__ref_kernel(c->n.op)(&cx, &c->n), FK_OK);
-        err = max_rel_err(y1, y2, (size_t)ny);
-        fk__free(y1), fk__free(y2), fk__free(scratch);
-    }
-    if (c->n.prep_free) c->n.prep_free(c->n.prep);
-    for (int i = 0; i < c->nt; i++) fk__free(c->t[i].data);
-    return err;
 }
 
 static void test_ops(fk__pool *pool2) {
