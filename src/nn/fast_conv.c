@@ -405,6 +405,16 @@ DW_PLANES(1, s1, 0) DW_PLANES(2, s2, 0) DW_PLANES(3, sn, 0) DW_PLANES(1, s1, 1) 
 static const dw_plane_fn dw_planes[2][3][3] = {{DW_ROW(s1, 0), DW_ROW(s2, 0), DW_ROW(sn, 0)},
                                                {DW_ROW(s1, 1), DW_ROW(s2, 1), DW_ROW(sn, 0)}};
 
+/* Padded columns [x, x + 16) of input row XR: the lanes inside the row are loaded, the padding lanes are 0. */
+static inline __attribute__((always_inline)) FK_AVX512 __m512 padded_row_vec(const conv_prep *p, const float *xr, int x) {
+    int lo = p->pl - x, hi = p->pl + p->W - x; /* lanes [lo, hi) come from the row */
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return _mm512_setzero_ps();
+    __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    return _mm512_maskz_loadu_ps(m, xr + (x - p->pl));
+}
+
 /* Copies one channel into its zero-padded plane, a 16-lane vector at a time. */
 static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *xp) {
     int Wp = p->dw_wp;
@@ -417,17 +427,7 @@ static FK_AVX512 void dw_pad_plane(const conv_prep *p, const float *xc, float *x
             continue;
         }
         const float *xr = xc + (size_t)iy * p->W;
-        for (int x = 0; x < Wp; x += 16) {
-            int lo = p->pl - x, hi = p->pl + p->W - x; /* lanes [lo, hi) come from the row */
-            if (lo < 0) lo = 0;
-            if (hi > 16) hi = 16;
-            if (hi <= lo) {
-                _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), z);
-                continue;
-            }
-            __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-            _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), _mm512_maskz_loadu_ps(m, xr + (x - p->pl)));
-        }
+        for (int x = 0; x < Wp; x += 16) _mm512_mask_storeu_ps(d + x, mask_n(Wp - x), padded_row_vec(p, xr, x));
     }
 }
 
@@ -449,18 +449,7 @@ static FK_AVX512 void dw_pad_plane_s2(const conv_prep *p, const float *xc, float
         const float *xr = xc + (size_t)iy * p->W;
         for (int j = 0; j < he; j += 16) { /* padded columns [2j, 2j + 32) */
             __m512 v[2];
-            for (int h = 0; h < 2; h++) {
-                int x = 2 * j + 16 * h;
-                int lo = p->pl - x, hi = p->pl + p->W - x; /* lanes [lo, hi) come from the row */
-                if (lo < 0) lo = 0;
-                if (hi > 16) hi = 16;
-                if (hi <= lo) {
-                    v[h] = z;
-                    continue;
-                }
-                __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-                v[h] = _mm512_maskz_loadu_ps(m, xr + (x - p->pl));
-            }
+            for (int h = 0; h < 2; h++) v[h] = padded_row_vec(p, xr, 2 * j + 16 * h);
             _mm512_mask_storeu_ps(d + j, mask_n(he - j), _mm512_permutex2var_ps(v[0], even, v[1]));
             _mm512_mask_storeu_ps(d + he + j, mask_n(ho - j), _mm512_permutex2var_ps(v[0], odd, v[1]));
         }
