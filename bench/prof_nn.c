@@ -100,6 +100,9 @@ int main(int argc, char **argv) {
         if (n->op == FK__OP_CONV)
             printf(" k%dx%d s%d g%d act%d%s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.group, n->a.act,
                    fk__fast_kernel(n) ? "" : " REF");
+        if (n->op == FK__OP_MAX_POOL || n->op == FK__OP_AVG_POOL)
+            printf(" k%dx%d s%d pads %d,%d,%d,%d%s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.pads[0],
+                   n->a.pads[1], n->a.pads[2], n->a.pads[3], fk__fast_kernel(n) ? "" : " REF");
         printf("\n");
         med[best] = -1;
     }

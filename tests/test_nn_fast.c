@@ -195,6 +195,55 @@ static float *rand_data(int64_t cnt, float scale) {
     return p;
 }
 
+/* Input and output tensors of a pool case whose attributes are set (ONNX output size); 0 if no window fits. */
+static int pool_tensors(op_case *c, const int64_t d[4]) {
+    const fk__attr *a = &c->n.a;
+    int64_t o[4] = {d[0], d[1], 0, 0};
+    for (int i = 0; i < 2; i++) {
+        int64_t span = d[2 + i] + a->pads[i] + a->pads[2 + i] - a->kernel[i];
+        o[2 + i] = (a->ceil_mode ? (span + a->stride[i] - 1) / a->stride[i] : span / a->stride[i]) + 1;
+        /* ONNX: the last window must start inside the input or the begin padding */
+        if (a->ceil_mode && (o[2 + i] - 1) * a->stride[i] >= d[2 + i] + a->pads[i]) o[2 + i]--;
+    }
+    if (o[2] < 1 || o[3] < 1 || d[2] + a->pads[0] + a->pads[2] < a->kernel[0] ||
+        d[3] + a->pads[1] + a->pads[3] < a->kernel[1])
+        return 0;
+    set_tensor(&c->t[0], "x", FK__T_INPUT, 4, d, rand_data(numel_of(4, d), 3.0f));
+    set_tensor(&c->t[1], "y", FK__T_ACT, 4, o, NULL);
+    return 1;
+}
+
+/* Pools at the edges of the fast paths' conditions: fr_eye's 3x3/2 pad-1 pools on 20x20..3x3 maps and rows of
+ * up to 32 columns (two registers), wide kernels, strides 1-3, ceil mode, padding counted or not; then rows
+ * just too wide for that (planes) and tiling windows. The fast kernel must run and agree with the reference. */
+static void test_pool_shapes(fk__pool *pool2) {
+    static const int cases[][12] = {
+        /* max, C, H, W, kh, kw, stride, pads top/left/bottom (right = top), ceil, count padding */
+        {1, 16, 20, 20, 3, 3, 2, 1, 1, 1, 1, 0},  {1, 32, 10, 10, 3, 3, 2, 1, 1, 1, 1, 0},
+        {1, 64, 5, 5, 3, 3, 2, 1, 1, 1, 1, 0},    {1, 128, 3, 3, 3, 3, 2, 1, 1, 1, 1, 0},
+        {0, 16, 20, 20, 3, 3, 2, 1, 1, 1, 1, 0},  {0, 16, 20, 20, 3, 3, 2, 1, 1, 1, 1, 1},
+        {1, 3, 9, 32, 2, 2, 2, 0, 0, 0, 1, 0},    {0, 3, 9, 31, 8, 8, 2, 3, 3, 4, 1, 1},
+        {1, 5, 7, 17, 8, 8, 1, 4, 4, 3, 0, 0},    {0, 5, 7, 17, 7, 5, 3, 2, 2, 2, 1, 0},
+        {1, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},     {0, 2, 33, 16, 3, 3, 1, 1, 1, 1, 0, 1},
+        {1, 4, 6, 33, 3, 3, 2, 1, 1, 1, 1, 0},    {0, 4, 6, 40, 3, 3, 1, 1, 1, 1, 0, 0},
+        {1, 4, 12, 32, 2, 2, 2, 0, 0, 0, 0, 0},   {0, 4, 12, 30, 3, 3, 3, 0, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < FK__ARRAY_LEN(cases); i++) {
+        const int *k = cases[i];
+        op_case c;
+        op_init(&c, k[0] ? FK__OP_MAX_POOL : FK__OP_AVG_POOL, 1);
+        fk__attr *a = &c.n.a;
+        a->kernel[0] = k[4], a->kernel[1] = k[5], a->stride[0] = a->stride[1] = k[6];
+        for (int j = 0; j < 4; j++) a->pads[j] = k[7 + j % 3];
+        a->ceil_mode = k[10], a->count_include_pad = k[11];
+        int64_t d[4] = {1, k[1], k[2], k[3]};
+        FK_CHECK(pool_tensors(&c, d));
+        double e = run_op(&c, pool2);
+        if (e < 0 || e > 1e-4) fprintf(stderr, "pool case %zu: error %g\n", i, e);
+        FK_CHECK(e >= 0 && e <= 1e-4);
+    }
+}
+
 static void test_other_ops(fk__pool *pool2) {
     int fast_seen[FK__OP_COUNT] = {0};
     for (int it = 0; it < 800; it++) {
@@ -267,20 +316,10 @@ static void test_other_ops(fk__pool *pool2) {
                 for (int i = 0; i < 4; i++) a->pads[i] = 0;
             }
             int64_t d[4] = {rnd_in(1, 2), rnd_in(1, 12), rnd_in(1, 40), rnd_in(1, 70)};
-            int64_t o[4] = {d[0], d[1], 0, 0};
-            for (int i = 0; i < 2; i++) {
-                int64_t span = d[2 + i] + a->pads[i] + a->pads[2 + i] - a->kernel[i];
-                o[2 + i] = (a->ceil_mode ? (span + a->stride[i] - 1) / a->stride[i] : span / a->stride[i]) + 1;
-                /* ONNX: the last window must start inside the input or the begin padding */
-                if (a->ceil_mode && (o[2 + i] - 1) * a->stride[i] >= d[2 + i] + a->pads[i]) o[2 + i]--;
-            }
-            if (o[2] < 1 || o[3] < 1 || d[2] + a->pads[0] + a->pads[2] < a->kernel[0] ||
-                d[3] + a->pads[1] + a->pads[3] < a->kernel[1]) {
+            if (!pool_tensors(&c, d)) {
                 it--;
                 continue;
             }
-            set_tensor(&c.t[0], "x", FK__T_INPUT, 4, d, rand_data(numel_of(4, d), 3.0f));
-            set_tensor(&c.t[1], "y", FK__T_ACT, 4, o, NULL);
         } else if (kind == 6) { /* Gemm with constant B (and C) */
             int hasc = rnd_in(0, 2) != 0;
             op_init(&c, FK__OP_GEMM, hasc ? 3 : 2);
@@ -422,6 +461,7 @@ int main(void) {
     }
     FK_CHECK(conv_ok > 300);
     test_other_ops(pool2);
+    test_pool_shapes(pool2);
     fk__cpu_restore(old);
     fk__pool_destroy(pool2);
     FK_CHECK_INT(fk_mem_in_use(), 0);

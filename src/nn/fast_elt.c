@@ -21,6 +21,13 @@ typedef struct elt_prep {
     /* pools */
     int C, H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, is_max, chunks_max;
     int tiles; /* windows tile the input (kernel = stride, no padding, no dilation): pool_tiles */
+    /* pool_narrow: an input row fits two vectors, an output row one; per column tap kx, the lanes of those two
+     * vectors that feed output columns 0..15 (nmask: the lanes whose column is inside the input), and for
+     * averages 1 / the column count of each output column */
+    int narrow;
+    int32_t nidx[8][16];
+    uint16_t nmask[8];
+    float ncolinv[16];
     /* binaries: coalesced broadcast */
     int rank;
     int64_t dims[FK__MAX_RANK], sx[FK__MAX_RANK], sy[FK__MAX_RANK];
@@ -371,9 +378,55 @@ static FK_AVX512 void pool_planes(const pool_run *pr, int i) {
     }
 }
 
+/* Rows narrower than two vectors (fr_eye's 3x3/2 pools on 20x20..3x3 maps): a padded plane would be written
+ * and at once read back at offsets that straddle the still-buffered vector stores (loads that cannot be
+ * forwarded), and most lanes of each output vector would be thrown away. Instead each output row reduces its
+ * kernel rows that lie inside the input into two registers, and each column tap is one lane permutation of
+ * them (lanes outside the input take the padding value). */
+static FK_AVX512 void pool_narrow(const pool_run *pr, int i) {
+    const fk__node *n = pr->n;
+    const fk__run_ctx *cx = pr->cx;
+    const elt_prep *p = n->prep;
+    const fk__attr *a = &n->a;
+    int c0 = (int)((long)pr->planes * i / pr->chunks), c1 = (int)((long)pr->planes * (i + 1) / pr->chunks);
+    const __m512 pv = _mm512_set1_ps(p->is_max ? -FLT_MAX : 0.0f);
+    const __mmask16 m0 = tail_mask(p->W), m1 = tail_mask(p->W > 16 ? p->W - 16 : 0), mo = tail_mask(p->Wo);
+    __m512i idx[8];
+    for (int kx = 0; kx < p->kw; kx++) idx[kx] = _mm512_loadu_si512(p->nidx[kx]);
+    const __m512 colinv = _mm512_loadu_ps(p->ncolinv);
+    for (int c = c0; c < c1; c++) {
+        const float *xc = (const float *)INP(0) + (size_t)c * p->H * p->W;
+        float *yc = (float *)OUTP(0) + (size_t)c * p->Ho * p->Wo;
+        for (int oy = 0; oy < p->Ho; oy++) {
+            int hs = oy * p->sh - p->pt, h0 = hs < 0 ? 0 : hs, h1 = hs + p->kh > p->H ? p->H : hs + p->kh;
+            __m512 r0 = pv, r1 = pv;
+            for (int h = h0; h < h1; h++) {
+                const float *x = xc + (size_t)h * p->W;
+                __m512 v0 = _mm512_mask_loadu_ps(pv, m0, x), v1 = _mm512_mask_loadu_ps(pv, m1, x + 16);
+                r0 = p->is_max ? _mm512_max_ps(r0, v0) : _mm512_add_ps(r0, v0);
+                r1 = p->is_max ? _mm512_max_ps(r1, v1) : _mm512_add_ps(r1, v1);
+            }
+            __m512 acc = _mm512_mask_mov_ps(pv, p->nmask[0], _mm512_permutex2var_ps(r0, idx[0], r1));
+            for (int kx = 1; kx < p->kw; kx++) {
+                __m512 v = _mm512_mask_mov_ps(pv, p->nmask[kx], _mm512_permutex2var_ps(r0, idx[kx], r1));
+                acc = p->is_max ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, v);
+            }
+            if (!p->is_max) { /* the reference's count: with the padding (not past its end) or without */
+                int he = hs + p->kh;
+                if (he > p->H + a->pads[2]) he = p->H + a->pads[2];
+                int rows = a->count_include_pad ? he - hs : h1 - h0;
+                acc = _mm512_mul_ps(acc, _mm512_mul_ps(colinv, _mm512_set1_ps(rows > 0 ? 1.0f / (float)rows : 0.0f)));
+            }
+            _mm512_mask_storeu_ps(yc + (size_t)oy * p->Wo, mo, acc);
+        }
+    }
+}
+
 static void pool_task(void *arg, int i) {
     const pool_run *pr = arg;
-    if (((const elt_prep *)pr->n->prep)->tiles) pool_tiles(pr, i);
+    const elt_prep *p = pr->n->prep;
+    if (p->tiles) pool_tiles(pr, i);
+    else if (p->narrow) pool_narrow(pr, i);
     else pool_planes(pr, i);
 }
 
@@ -547,6 +600,21 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
         q.tiles = q.kh == q.sh && q.kw == q.sw && q.dh == 1 && q.dw == 1 && !a->pads[0] && !a->pads[1] &&
                   !a->pads[2] && !a->pads[3] && q.Ho * q.sh <= q.H && q.Wo * q.sw <= q.W;
         if (q.tiles && (size_t)q.hp * q.wp < (size_t)q.Wo * q.sw + 32) q.wp += 32;
+        q.narrow = !q.tiles && q.W <= 32 && q.Wo <= 16 && q.kw <= 8 && q.dh == 1 && q.dw == 1;
+        for (int kx = 0; q.narrow && kx < q.kw; kx++)
+            for (int ox = 0; ox < 16; ox++) {
+                int col = ox * q.sw - q.pl + kx;
+                int inside = ox < q.Wo && col >= 0 && col < q.W;
+                q.nidx[kx][ox] = inside ? col : 0;
+                if (inside) q.nmask[kx] |= (uint16_t)(1u << ox);
+            }
+        for (int ox = 0; q.narrow && ox < 16; ox++) {
+            int ws = ox * q.sw - q.pl, we = ws + q.kw;
+            if (we > q.W + a->pads[3]) we = q.W + a->pads[3];
+            int w0 = ws < 0 ? 0 : ws, w1 = we > q.W ? q.W : we;
+            int cols = a->count_include_pad ? we - ws : w1 - w0;
+            q.ncolinv[ox] = ox < q.Wo && cols > 0 ? 1.0f / (float)cols : 0.0f;
+        }
         n->scratch_bytes = sizeof(float) * (size_t)q.chunks_max * q.hp * q.wp;
         q.fn = pool_fast;
         break;
