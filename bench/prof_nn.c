@@ -3,7 +3,8 @@
  * prepares the model the way the library does (internal graph API), runs it RUNS times on one thread and
  * prints, per op type and for the slowest nodes, the median thread CPU time with the fast or the reference
  * kernel.
- * Usage: prof_nn MODEL [RUNS]. What it shows decides which kernel to optimise next (docs/performance.md).
+ * Usage: prof_nn MODEL [RUNS] [TOP] [fast] — TOP slowest nodes listed (12), "fast" skips the reference
+ * kernels (slow on the big models). Convolutions also show their GFLOP/s. What it shows decides which kernel to optimise next (docs/performance.md).
  */
 #include "nn/graph.h"
 
@@ -30,7 +31,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: prof_nn MODEL [RUNS]\n");
         return 2;
     }
-    int runs = argc > 2 ? atoi(argv[2]) : 30;
+    int runs = argc > 2 ? atoi(argv[2]) : 30, top = argc > 3 ? atoi(argv[3]) : 12;
+    int modes = argc > 4 && !strcmp(argv[4], "fast") ? 1 : 2;
     const char *path = argv[1];
     size_t len = strlen(path);
     int onnx = len > 5 && !strcmp(path + len - 5, ".onnx");
@@ -59,7 +61,7 @@ int main(int argc, char **argv) {
     fk__run_ctx cx = {&g, data, scratch, 1, NULL};
     double *t = calloc((size_t)g.nn * 2 * runs, sizeof(double));
     fk__cpu_set_ftz();
-    for (int mode = 0; mode < 2; mode++) /* 0 fast, 1 reference */
+    for (int mode = 0; mode < modes; mode++) /* 0 fast, 1 reference */
         for (int r = -2; r < runs; r++)
             for (int i = 0; i < g.nn; i++) {
                 if (g.n[i].noop) continue; /* as the executor: a Concat done in place */
@@ -72,7 +74,7 @@ int main(int argc, char **argv) {
     double op_fast[FK__OP_COUNT] = {0}, op_ref[FK__OP_COUNT] = {0}, tot[2] = {0, 0};
     int op_n[FK__OP_COUNT] = {0};
     double *med = calloc((size_t)g.nn * 2, sizeof(double));
-    for (int mode = 0; mode < 2; mode++)
+    for (int mode = 0; mode < modes; mode++)
         for (int i = 0; i < g.nn; i++) {
             double *a = t + ((size_t)mode * g.nn + i) * runs;
             qsort(a, (size_t)runs, sizeof *a, cmp_d);
@@ -86,7 +88,7 @@ int main(int argc, char **argv) {
     for (int o = 0; o < FK__OP_COUNT; o++)
         if (op_n[o]) printf("%-20s %5d %10.1f %10.1f\n", fk__op_name(o), op_n[o], op_fast[o], op_ref[o]);
     printf("slowest nodes (fast):\n");
-    for (int k = 0; k < 12; k++) {
+    for (int k = 0; k < top; k++) {
         int best = -1;
         for (int i = 0; i < g.nn; i++)
             if (med[i] >= 0 && (best < 0 || med[i] > med[best])) best = i;
@@ -98,8 +100,12 @@ int main(int argc, char **argv) {
         printf(" out");
         for (int d = 0; d < y->rank; d++) printf("%s%lld", d ? "x" : " ", (long long)y->dims[d]);
         if (n->op == FK__OP_CONV)
-            printf(" k%dx%d s%d g%d act%d%s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.group, n->a.act,
-                   fk__fast_kernel(n) ? "" : " REF");
+        {
+            double macs = (double)fk__tensor_numel(y) * (double)(x->rank != 4 ? 1 : n->a.layout == FK__NHWC ? x->dims[3] : x->dims[1]) / n->a.group *
+                          n->a.kernel[0] * n->a.kernel[1];
+            printf(" k%dx%d s%d g%d act%d%s %.0f GFLOP/s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.group,
+                   n->a.act, fk__fast_kernel(n) ? "" : " REF", 2 * macs / (med[best] * 1e3));
+        }
         if (n->op == FK__OP_MAX_POOL || n->op == FK__OP_AVG_POOL)
             printf(" k%dx%d s%d pads %d,%d,%d,%d%s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.pads[0],
                    n->a.pads[1], n->a.pads[2], n->a.pads[3], fk__fast_kernel(n) ? "" : " REF");

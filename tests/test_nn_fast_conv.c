@@ -7,9 +7,12 @@
  * model's prepared graph must show the rewrite (no BatchNorm left, Concats noop) or its absence where it
  * would be wrong (padded convolution, batch 2, a Concat input that is also a graph output). Strided and
  * shifted-GEMM convolutions (fast_conv3.c's phase planes for stride 2, fast_conv.c's conv_nchw_shift writing
- * whole 32-column rows) are compared the same way, one conv each.
+ * whole 32-column rows) are compared the same way, one conv each; so are the channel-blocked kernels
+ * (fast_blocked.c: stride 1, channels in multiples of 16, with and without a pre-operation), on 1 and 2
+ * threads, checking that the blocked path (and not another) took the conv.
  */
 #include "nn_tgraph.h"
+#include "nn/fast.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -113,9 +116,9 @@ static fk_nn_model_t *prepare(const shape *s, int reference) {
     return prepare_tg(reference);
 }
 
-static int run(fk_nn_model_t *m, const float *x, float *y, float *y2) {
+static int run_threads(fk_nn_model_t *m, int threads, const float *x, float *y, float *y2) {
     fk_nn_session_t *s = NULL;
-    int rc = fk_nn_session_create(m, 1, &s);
+    int rc = fk_nn_session_create(m, threads, &s);
     FK_CHECK_INT(rc, FK_OK);
     if (rc) return rc;
     const float *in[1] = {x};
@@ -125,6 +128,14 @@ static int run(fk_nn_model_t *m, const float *x, float *y, float *y2) {
     FK_CHECK_INT(rc, FK_OK);
     fk_nn_session_destroy(s);
     return rc;
+}
+
+static int run(fk_nn_model_t *m, const float *x, float *y, float *y2) { return run_threads(m, 1, x, y, y2); }
+
+static int count_blocked(const fk__graph *g) {
+    int k = 0;
+    for (int i = 0; i < g->nn; i++) k += g->n[i].op == FK__OP_CONV && fk__blocked_conv_kernel(&g->n[i]) != NULL;
+    return k;
 }
 
 static int count_op(const fk__graph *g, int op, int noop) {
@@ -160,6 +171,14 @@ static void test_block(const shape *s) {
     int pre = 0;
     for (int i = 0; i < g->nn; i++) pre += g->n[i].op == FK__OP_CONV && g->n[i].a.pre_op;
     FK_CHECK_INT(pre, s->pad_1x1 ? 1 : s->layers + 1);
+    /* the channel-blocked kernels take each pre-op 1x1 and 3x3 whose channel counts are multiples of 16 (not
+     * the transition to 7 channels, nor the plain 1x1 at the start with too few channels) */
+    int blocked = 0;
+    for (int l = 0; l < s->layers && !s->pad_1x1; l++) {
+        blocked += (s->C0 + l * s->growth) % 16 == 0 && s->bottleneck % 16 == 0;
+        blocked += s->bottleneck % 16 == 0 && s->growth % 16 == 0;
+    }
+    FK_CHECK_INT(count_blocked(g), blocked);
     /* fast kernels for every conv (the pre-op ones included) */
     for (int i = 0; i < g->nn; i++)
         if (g->n[i].op == FK__OP_CONV && !fk__fast_kernel(&g->n[i])) {
@@ -175,6 +194,8 @@ static void test_block(const shape *s) {
         check_close("block output", yf, yr, ny);
         if (s->expose) check_close("exposed feature", ff, fr, n2);
     }
+    memset(yf, 0, ny * sizeof(float));
+    if (!run_threads(mf, 2, x, yf, ff)) check_close("block output, 2 threads", yf, yr, ny);
     free(x), free(yf), free(yr), free(ff), free(fr);
     fk_nn_model_close(mf);
     fk_nn_model_close(mr);
@@ -184,6 +205,7 @@ static void test_block(const shape *s) {
 typedef struct sconv {
     int C, O, H, W, k, s, pt, pl, pb, pr, act; /* act: 0 none, 1 Relu, 2 PRelu */
     unsigned seed;
+    int blocked; /* 1: must run on the channel-blocked kernels, -1: must not, 0: either */
 } sconv;
 
 static fk_nn_model_t *prepare_conv(const sconv *c, int reference) {
@@ -211,11 +233,14 @@ static void test_strided(const sconv *c) {
         const fk__graph *g = fk__nn_model_graph(mf);
         FK_CHECK_INT(g->nn, 1);
         FK_CHECK(fk__fast_kernel(&g->n[0]) != NULL);
+        if (c->blocked) FK_CHECK_INT(count_blocked(g), (c->blocked > 0));
         int Ho = (c->H + c->pt + c->pb - c->k) / c->s + 1, Wo = (c->W + c->pl + c->pr - c->k) / c->s + 1;
         size_t nx = (size_t)c->C * c->H * c->W, ny = (size_t)c->O * Ho * Wo;
         float *x = malloc(nx * sizeof(float)), *yf = calloc(ny, sizeof(float)), *yr = calloc(ny, sizeof(float));
         for (size_t i = 0; i < nx; i++) x[i] = frand();
-        if (!run(mf, x, yf, NULL) && !run(mr, x, yr, NULL)) check_close("strided conv", yf, yr, ny);
+        if (!run(mf, x, yf, NULL) && !run(mr, x, yr, NULL)) check_close("conv", yf, yr, ny);
+        memset(yf, 0, ny * sizeof(float));
+        if (!run_threads(mf, 2, x, yf, NULL)) check_close("conv, 2 threads", yf, yr, ny);
         free(x), free(yf), free(yr);
     }
     fk_nn_model_close(mf);
@@ -233,23 +258,35 @@ int main(void) {
         {1, 6, 9, 9, 3, 4, 8, 0, 1, 0, 1, 5u},      /* padded bottleneck: BN stays */
         {2, 6, 9, 7, 3, 4, 8, 0, 0, 0, 1, 6u},      /* batch 2: Concats copy */
         {1, 6, 9, 7, 3, 4, 8, 0, 0, 1, 1, 7u},      /* a Concat input is a graph output: not placed */
+        {1, 32, 10, 17, 3, 16, 48, 1, 0, 0, 0, 8u}, /* blocked: one-block output (16), 3 blocks, 17 = 14 + 3 wide, no Relu */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_block(&shapes[i]);
     const sconv convs[] = {
         /* C   O    H   W   k  s  pt pl pb pr act seed */
-        {3, 64, 61, 45, 7, 2, 3, 3, 3, 3, 1, 11u},  /* DenseNet's stem, odd sizes */
-        {3, 13, 40, 37, 7, 2, 2, 3, 4, 1, 2, 12u},  /* uneven pads, PReLU, O not a multiple of the tile */
-        {8, 20, 17, 23, 3, 2, 1, 1, 1, 1, 0, 13u},  /* K = 72 */
-        {16, 24, 9, 9, 5, 2, 0, 0, 0, 0, 1, 14u},   /* no padding, small map: a panel spans several rows */
-        {5, 7, 70, 9, 4, 2, 1, 2, 2, 1, 0, 15u},    /* even kernel, tall narrow */
-        {8, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 16u},  /* stride 3: the generic path */
-        {16, 24, 12, 32, 3, 1, 1, 1, 1, 1, 1, 17u}, /* stride 1, 32 wide: shifted GEMM writing rows directly */
-        {8, 13, 5, 64, 3, 1, 1, 1, 1, 1, 2, 18u},   /* 64 wide, PReLU */
-        {4, 8, 9, 34, 5, 1, 2, 1, 2, 1, 0, 19u},    /* 5x5, output 32 wide from 34 with uneven pads */
-        {6, 8, 9, 30, 3, 1, 1, 1, 1, 1, 0, 20u},    /* 30 wide: the padded-grid shifted GEMM */
-        {32, 32, 7, 16, 3, 1, 1, 1, 1, 1, 1, 21u},  /* 16 wide: two rows per column block, odd row count */
-        {4, 20, 16, 16, 3, 1, 1, 1, 1, 1, 2, 22u},  /* 16 wide with K = 36 (row-block-major GEMM) */
-        {9, 16, 5, 18, 5, 1, 2, 1, 2, 1, 0, 23u},   /* 5x5, 16 wide from 18 */
+        {3, 64, 61, 45, 7, 2, 3, 3, 3, 3, 1, 11u, 0},  /* DenseNet's stem, odd sizes */
+        {3, 13, 40, 37, 7, 2, 2, 3, 4, 1, 2, 12u, 0},  /* uneven pads, PReLU, O not a multiple of the tile */
+        {8, 20, 17, 23, 3, 2, 1, 1, 1, 1, 0, 13u, 0},  /* K = 72 */
+        {16, 24, 9, 9, 5, 2, 0, 0, 0, 0, 1, 14u, 0},   /* no padding, small map: a panel spans several rows */
+        {5, 7, 70, 9, 4, 2, 1, 2, 2, 1, 0, 15u, 0},    /* even kernel, tall narrow */
+        {8, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 16u, 0},  /* stride 3: the generic path */
+        {16, 24, 12, 32, 3, 1, 1, 1, 1, 1, 1, 17u, 0}, /* stride 1, 32 wide: shifted GEMM writing rows directly */
+        {8, 13, 5, 64, 3, 1, 1, 1, 1, 1, 2, 18u, 0},   /* 64 wide, PReLU */
+        {4, 8, 9, 34, 5, 1, 2, 1, 2, 1, 0, 19u, 0},    /* 5x5, output 32 wide from 34 with uneven pads */
+        {6, 8, 9, 30, 3, 1, 1, 1, 1, 1, 0, 20u, 0},    /* 30 wide: the padded-grid shifted GEMM */
+        {24, 32, 7, 16, 3, 1, 1, 1, 1, 1, 1, 21u, 0},  /* 16 wide: two rows per column block, odd row count */
+        {4, 20, 16, 16, 3, 1, 1, 1, 1, 1, 2, 22u, 0},  /* 16 wide with K = 36 (row-block-major GEMM) */
+        {9, 16, 5, 18, 5, 1, 2, 1, 2, 1, 0, 23u, 0},   /* 5x5, 16 wide from 18 */
+        /* channel-blocked (stride 1, channels in multiples of 16) */
+        {32, 48, 9, 29, 3, 1, 1, 1, 1, 1, 2, 24u, 1},    /* 29 = 14 + 14 + 1 wide, a single last block, PReLU */
+        {16, 16, 6, 7, 5, 1, 2, 2, 2, 2, 1, 25u, 1},     /* 5x5, one block each side */
+        {64, 32, 8, 9, 7, 1, 3, 3, 3, 3, 0, 26u, 1},     /* 7x7, 9 wide (one tile) */
+        {16, 32, 7, 7, 3, 1, 0, 0, 0, 0, 1, 27u, 1},     /* no padding */
+        {48, 16, 5, 40, 2, 1, 0, 1, 1, 0, 0, 28u, 1},    /* even kernel, uneven pads, 40 = 4 x 10 wide */
+        {512, 512, 3, 5, 1, 1, 0, 0, 0, 0, 1, 29u, 1},   /* weights over 512 KB: whole-image mode */
+        {256, 256, 4, 6, 3, 1, 1, 1, 1, 1, 0, 30u, 1},   /* whole-image mode, 3x3 */
+        {128, 256, 7, 7, 1, 1, 0, 0, 0, 0, 1, 31u, 1},   /* a plain 1x1 with channels enough both sides */
+        {64, 512, 4, 4, 1, 1, 0, 0, 0, 0, 1, 32u, -1},   /* a plain 1x1 with few input channels: GEMM */
+        {128, 64, 8, 8, 1, 1, 0, 0, 0, 0, 1, 33u, -1},   /* ... or few output channels: GEMM */
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) test_strided(&convs[i]);
     return fk_t_finish();

@@ -602,12 +602,18 @@ static void dw_plane_size(conv_prep *p) {
 }
 
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
-    int rc3 = fk__fast_conv3_prepare(g, n); /* fast_conv3.c first: pre-op 1x1, many-tap stride 2 */
-    if (rc3 || n->prep || n->a.pre_op) return rc3; /* a pre-op conv it declines runs the reference */
-    {
-        int rc = fk__dw_fuse_prepare(g, n); /* a stem chain run row by row (fast_dw_fuse.c) */
-        if (rc || n->prep) return rc;
-    }
+    /* Order: the channel-blocked kernels (fast_blocked.c: stride 1, channels in multiples of 16) for a conv
+     * with a pre-operation; else fast_conv3.c (pre-op 1x1, many-tap stride 2); then a stem chain run row by
+     * row (fast_dw_fuse.c, which decides chain membership by itself, so it must see its members before any
+     * other path claims one); then fast_blocked.c; then the paths below. */
+    int rc = n->a.pre_op ? fk__blocked_conv_prepare(g, n) : FK_OK;
+    if (rc || n->prep) return rc;
+    rc = fk__fast_conv3_prepare(g, n);
+    if (rc || n->prep || n->a.pre_op) return rc; /* a pre-op conv both decline runs the reference */
+    rc = fk__dw_fuse_prepare(g, n);
+    if (rc || n->prep) return rc;
+    rc = fk__blocked_conv_prepare(g, n);
+    if (rc || n->prep) return rc;
 #ifdef FK_HAVE_X86
     if (n->n_in < 2 || n->n_out < 1) return FK_OK;
     const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]], *wt = &g->t[n->in[1]];
@@ -765,6 +771,8 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
 }
 
 fk__kernel_fn fk__fast_conv_kernel(const fk__node *n) {
+    fk__kernel_fn kb = fk__blocked_conv_kernel(n);
+    if (kb) return kb;
     fk__kernel_fn k3 = fk__fast_conv3_kernel(n);
     if (k3 || n->a.pre_op) return k3;
     if (fk__dw_fuse_kernel(n)) return fk__dw_fuse_kernel(n);

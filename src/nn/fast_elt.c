@@ -25,6 +25,7 @@ typedef struct elt_prep {
      * vectors that feed output columns 0..15 (nmask: the lanes whose column is inside the input), and for
      * averages 1 / the column count of each output column */
     int narrow;
+    int k3s2; /* max pool 3 wide, stride 2 across, left pad 0 or 1, wider rows: pool_k3s2 */
     int32_t nidx[8][16];
     uint16_t nmask[8];
     float ncolinv[16];
@@ -422,11 +423,59 @@ static FK_AVX512 void pool_narrow(const pool_run *pr, int i) {
     }
 }
 
+/* Max pool 3 columns wide at stride 2 (ResNet/DenseNet stems: 3x3/2, pad 1, on 112x112) over rows wider than
+ * pool_narrow takes. The padded-plane path spent most of its time writing a plane that does not fit L1 and
+ * reading it back; here each output row reduces its kernel rows that lie inside the input into one row of
+ * W values in L1 (lanes past W hold the padding value), read back only at the offsets it was written at, and
+ * the three taps of 16 outputs are the row's even and odd columns (two permutes) and the odd ones shifted by
+ * one output (left pad 1) or the even ones shifted the other way (left pad 0), taken across blocks with
+ * valignd. */
+static FK_AVX512 void pool_k3s2(const pool_run *pr, int i) {
+    const fk__node *n = pr->n;
+    const fk__run_ctx *cx = pr->cx;
+    const elt_prep *p = n->prep;
+    int c0 = (int)((long)pr->planes * i / pr->chunks), c1 = (int)((long)pr->planes * (i + 1) / pr->chunks);
+    float *row = (float *)(((uintptr_t)cx->scratch + 63) & ~(uintptr_t)63) + (size_t)i * p->wp;
+    const __m512 pv = _mm512_set1_ps(-FLT_MAX);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const int nb = (p->Wo + 15) / 16; /* output blocks; the row holds 32 * (nb + 1) values */
+    for (int x = (p->W + 15) / 16 * 16; x < 32 * (nb + 1); x += 16) _mm512_store_ps(row + x, pv);
+    for (int c = c0; c < c1; c++) {
+        const float *xc = (const float *)INP(0) + (size_t)c * p->H * p->W;
+        float *yc = (float *)OUTP(0) + (size_t)c * p->Ho * p->Wo;
+        for (int oy = 0; oy < p->Ho; oy++) {
+            int hs = oy * p->sh - p->pt, h0 = hs < 0 ? 0 : hs, h1 = hs + p->kh > p->H ? p->H : hs + p->kh;
+            for (int x = 0; x < p->W; x += 16) {
+                __mmask16 m = tail_mask(p->W - x);
+                __m512 acc = pv;
+                for (int h = h0; h < h1; h++) acc = _mm512_max_ps(acc, _mm512_mask_loadu_ps(pv, m, xc + (size_t)h * p->W + x));
+                _mm512_store_ps(row + x, acc);
+            }
+            float *y = yc + (size_t)oy * p->Wo;
+            __m512 a = _mm512_load_ps(row), b = _mm512_load_ps(row + 16);
+            __m512 e = _mm512_permutex2var_ps(a, even, b), o = _mm512_permutex2var_ps(a, odd, b), oprev = pv;
+            for (int blk = 0; blk < nb; blk++) {
+                a = _mm512_load_ps(row + 32 * (blk + 1)), b = _mm512_load_ps(row + 32 * (blk + 1) + 16);
+                __m512 en = _mm512_permutex2var_ps(a, even, b), on = _mm512_permutex2var_ps(a, odd, b);
+                __m512 v = _mm512_max_ps(e, o);
+                if (p->pl) /* columns 2ox - 1, 2ox, 2ox + 1 */
+                    v = _mm512_max_ps(v, _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(o), _mm512_castps_si512(oprev), 15)));
+                else /* columns 2ox, 2ox + 1, 2ox + 2 */
+                    v = _mm512_max_ps(v, _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(en), _mm512_castps_si512(e), 1)));
+                _mm512_mask_storeu_ps(y + 16 * blk, tail_mask(p->Wo - 16 * blk), v);
+                oprev = o, e = en, o = on;
+            }
+        }
+    }
+}
+
 static void pool_task(void *arg, int i) {
     const pool_run *pr = arg;
     const elt_prep *p = pr->n->prep;
     if (p->tiles) pool_tiles(pr, i);
     else if (p->narrow) pool_narrow(pr, i);
+    else if (p->k3s2) pool_k3s2(pr, i);
     else pool_planes(pr, i);
 }
 
@@ -601,6 +650,8 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
                   !a->pads[2] && !a->pads[3] && q.Ho * q.sh <= q.H && q.Wo * q.sw <= q.W;
         if (q.tiles && (size_t)q.hp * q.wp < (size_t)q.Wo * q.sw + 32) q.wp += 32;
         q.narrow = !q.tiles && q.W <= 32 && q.Wo <= 16 && q.kw <= 8 && q.dh == 1 && q.dw == 1;
+        /* every column a window reads, 2 * Wo - 1 + 2 - pl, lies in the row of 32 * (blocks + 1) values */
+        q.k3s2 = !q.tiles && !q.narrow && q.is_max && q.kw == 3 && q.sw == 2 && q.pl <= 1 && q.dh == 1 && q.dw == 1;
         for (int kx = 0; q.narrow && kx < q.kw; kx++)
             for (int ox = 0; ox < 16; ox++) {
                 int col = ox * q.sw - q.pl + kx;
@@ -615,7 +666,14 @@ int fk__fast_elt_prepare(fk__graph *g, fk__node *n) {
             int cols = a->count_include_pad ? we - ws : w1 - w0;
             q.ncolinv[ox] = ox < q.Wo && cols > 0 ? 1.0f / (float)cols : 0.0f;
         }
-        n->scratch_bytes = sizeof(float) * (size_t)q.chunks_max * q.hp * q.wp;
+        if (q.k3s2) { /* one row per chunk, 64-byte aligned */
+            q.wp = 32 * ((q.Wo + 15) / 16 + 1);
+            if (q.wp < (q.W + 15) / 16 * 16) q.wp = (q.W + 15) / 16 * 16;
+            q.hp = 1;
+            n->scratch_bytes = sizeof(float) * ((size_t)q.chunks_max * q.wp + 16);
+        } else {
+            n->scratch_bytes = sizeof(float) * (size_t)q.chunks_max * q.hp * q.wp;
+        }
         q.fn = pool_fast;
         break;
     }

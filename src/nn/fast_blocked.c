@@ -1,0 +1,360 @@
+/*
+ * fast_blocked.c — stride-1 NCHW convolutions computed in a channel-blocked layout (nn layer, beside
+ * fast_conv.c, whose dispatch offers every Conv here first). For each run the input is copied once into a
+ * zero-padded [C/16][Hp][Wp][16] buffer (16 channels of one pixel side by side; a folded-forward
+ * BatchNormalization + ReLU, fk__attr.pre_op, is applied during that copy), then a register tile of up to 14
+ * output pixels x 32 output channels (28 accumulators) walks input channel blocks, taps and the 16 channels
+ * of a block: per step two weight vectors (32 output channels) and one broadcast input value per pixel.
+ * The tile is transposed back in registers (16 x 16) and stored straight into the NCHW output.
+ *
+ * Why: the GEMM paths (Y[O x HW] = W * X, pixels along the vector) read each input channel from a plane a
+ * page away per step and waste lanes on short rows; ONNX Runtime's NCHWc kernels ran DenseNet's 3x3
+ * layers at ~113 GFLOP/s here against our 80. This layout streams the weights from L2 and the inputs from
+ * L1, and its lanes are output channels, which DenseNet has in multiples of 16 on every layer. Measured in
+ * fr_expression (bench/prof_nn, 1 thread, GFLOP/s GEMM -> blocked): 3x3 128->32 at 56x56 81 -> 104, 28x28
+ * 86 -> 103, 14x14 77 -> 98, 7x7 49 -> 87; 1x1 with the pre-operation at 56x56 67 -> 83, 28x28 84 -> 92,
+ * 14x14 82 -> 91, 7x7 57 -> 78. Plain 1x1 convs with few channels stay on the GEMM (see the prepare).
+ * The reference is fk__op_conv_ref; tests/test_nn_fast_conv.c compares them.
+ */
+#include "nn/fast.h"
+
+#include <string.h>
+
+#define BK_PMAX 14 /* output pixels per tile: 14 x 2 channel blocks = 28 accumulators of 32 registers */
+#define BK_MAX_CHUNKS 8 /* streaming mode: one ring of input rows per parallel chunk in scratch */
+
+typedef struct bk_prep {
+    int C, O, H, W, Ho, Wo, kh, kw, pt, pl, Hp, Wp, CB, OB, npairs;
+    int P;         /* pixels per tile: a divisor of Wo when one is close to BK_PMAX, the rest a shorter tile */
+    int pair_major; /* work order: all rows of one output pair (weights too big for L2) or pairs within a row */
+    float *w;      /* per output pair j: [cb][ky][kx][16 ic][nob * 16 oc] at w + j * 32 * C * kh * kw */
+    float *bias, *slope, *scale, *shift;
+    int pre_op, pre_relu;
+    fk__epilogue epi;
+} bk_prep;
+
+static void bk_prep_free(void *pv) {
+    bk_prep *p = pv;
+    if (!p) return;
+    fk__free(p->w);
+    fk__free(p->bias);
+    fk__free(p->slope);
+    fk__free(p->scale);
+    fk__free(p->shift);
+    fk__free(p);
+}
+
+static const float *const_data(const fk__graph *g, int id, int64_t n) {
+    if (id < 0 || id >= g->nt) return NULL;
+    const fk__tensor *t = &g->t[id];
+    if (t->kind != FK__T_CONST || t->dtype != FK__DT_F32 || !t->data) return NULL;
+    return n < 0 || fk__tensor_numel(t) == n ? t->data : NULL;
+}
+
+#ifdef FK_HAVE_X86
+
+static inline __mmask16 mask_n(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* r[i][j] -> r[j][i] for a 16 x 16 block in 16 registers: 32-bit, then 64-bit interleaves within 128-bit
+ * lanes, then two rounds of 128-bit lane shuffles. */
+static inline __attribute__((always_inline)) FK_AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* u[4i + c]: column c (+4, +8, +12 in lanes 1-3) of rows 4i..4i+3 */
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[c + 8] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[c + 4] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[c + 12] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Padded row YY of channel block CB of one image into ROW (Wp x 16 floats; borders zero): 16 channel rows
+ * are loaded 16 pixels at a time, normalised when the conv has a pre-operation, and transposed. */
+static FK_AVX512 void bk_pack_row(const bk_prep *p, const float *x, float *row, int cb, int yy) {
+    const size_t plane = (size_t)p->H * p->W;
+    const __m512 z = _mm512_setzero_ps();
+    int iy = yy - p->pt;
+    if (iy < 0 || iy >= p->H) {
+        for (int xx = 0; xx < p->Wp; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
+        return;
+    }
+    for (int xx = 0; xx < p->pl; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
+    for (int xx = p->pl + p->W; xx < p->Wp; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
+    const float *src = x + (size_t)cb * 16 * plane + (size_t)iy * p->W;
+    for (int x0 = 0; x0 < p->W; x0 += 16) {
+        int n = p->W - x0 < 16 ? p->W - x0 : 16;
+        __mmask16 m = mask_n(n);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+            r[i] = _mm512_maskz_loadu_ps(m, src + i * plane + x0);
+            if (p->pre_op) {
+                r[i] = _mm512_fmadd_ps(r[i], _mm512_set1_ps(p->scale[cb * 16 + i]), _mm512_set1_ps(p->shift[cb * 16 + i]));
+                if (p->pre_relu) r[i] = _mm512_max_ps(r[i], z);
+            }
+        }
+        transpose16(r);
+        float *d = row + (size_t)(p->pl + x0) * 16;
+        for (int j = 0; j < n; j++) _mm512_store_ps(d + (size_t)j * 16, r[j]);
+    }
+}
+
+/* Where a tile finds its input: padded row oy + ky of channel block cb starts at rows[ky] + cb * cbs. */
+typedef struct bk_rows {
+    const float *rows[8];
+    size_t cbs;
+} bk_rows;
+
+/* One tile: NP output pixels from (oy, ox0) on, output channel blocks OB0 (and OB0 + 1 when NOB = 2); WT: the
+ * pair's packed weights. */
+static inline __attribute__((always_inline)) FK_AVX512 void bk_tile(const bk_prep *p, const int NP, const int NOB,
+                                                                       const bk_rows *in, const float *wt, float *y,
+                                                                       int ob0, int oy, int ox0) {
+    __m512 a0[BK_PMAX], a1[BK_PMAX];
+#pragma GCC unroll 14
+    for (int j = 0; j < NP; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    const size_t cbs = in->cbs;
+    const int NB = NOB * 16;
+    for (int cb = 0; cb < p->CB; cb++)
+        for (int ky = 0; ky < p->kh; ky++) {
+            const float *xr = in->rows[ky] + cb * cbs + (size_t)ox0 * 16;
+            for (int kx = 0; kx < p->kw; kx++, xr += 16, wt += 16 * NB)
+                for (int ic = 0; ic < 16; ic++) {
+                    __m512 w0 = _mm512_loadu_ps(wt + ic * NB);
+                    __m512 w1 = NOB > 1 ? _mm512_loadu_ps(wt + ic * NB + 16) : w0;
+#pragma GCC unroll 14
+                    for (int j = 0; j < NP; j++) {
+                        __m512 a = _mm512_set1_ps(xr[j * 16 + ic]);
+                        a0[j] = _mm512_fmadd_ps(a, w0, a0[j]);
+                        if (NOB > 1) a1[j] = _mm512_fmadd_ps(a, w1, a1[j]);
+                    }
+                }
+        }
+    const fk__epilogue *e = &p->epi;
+    const size_t plane = (size_t)p->Ho * p->Wo;
+    const __mmask16 m = mask_n(NP);
+    for (int b = 0; b < NOB; b++) {
+        int o0 = (ob0 + b) * 16;
+        __m512 vb = _mm512_loadu_ps(e->bias + o0);
+        __m512 vs = e->slope ? _mm512_loadu_ps(e->slope + o0) : _mm512_setzero_ps();
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            r[j] = j < NP ? fk__act_vec(e, _mm512_add_ps(b ? a1[j] : a0[j], vb), vs) : _mm512_setzero_ps();
+        transpose16(r);
+        float *yo = y + (size_t)o0 * plane + (size_t)oy * p->Wo + ox0;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(yo + i * plane, m, r[i]);
+    }
+}
+
+typedef void (*bk_tile_fn)(const bk_prep *p, const bk_rows *in, const float *wt, float *y, int ob0, int oy, int ox0);
+#define BK_DEF(np, nob)                                                                                          \
+    static FK_AVX512 void bk_##np##_##nob(const bk_prep *p, const bk_rows *in, const float *wt, float *y, int ob0, \
+                                          int oy, int ox0) {                                                     \
+        bk_tile(p, np, nob, in, wt, y, ob0, oy, ox0);                                                            \
+    }
+#define BK_ROW(np) BK_DEF(np, 1) BK_DEF(np, 2)
+BK_ROW(1) BK_ROW(2) BK_ROW(3) BK_ROW(4) BK_ROW(5) BK_ROW(6) BK_ROW(7)
+BK_ROW(8) BK_ROW(9) BK_ROW(10) BK_ROW(11) BK_ROW(12) BK_ROW(13) BK_ROW(14)
+#define BK_PAIR(np) {bk_##np##_1, bk_##np##_2}
+static const bk_tile_fn bk_table[BK_PMAX][2] = {BK_PAIR(1),  BK_PAIR(2),  BK_PAIR(3),  BK_PAIR(4), BK_PAIR(5),
+                                                BK_PAIR(6),  BK_PAIR(7),  BK_PAIR(8),  BK_PAIR(9), BK_PAIR(10),
+                                                BK_PAIR(11), BK_PAIR(12), BK_PAIR(13), BK_PAIR(14)};
+
+/* One output row of one channel pair. */
+static FK_AVX512 void bk_row(const bk_prep *p, const bk_rows *in, float *y, int pair, int oy) {
+    int nob = p->OB - 2 * pair < 2 ? 1 : 2;
+    const float *wt = p->w + (size_t)pair * 32 * p->C * p->kh * p->kw;
+    for (int ox0 = 0; ox0 < p->Wo; ox0 += p->P) {
+        int np = p->Wo - ox0 < p->P ? p->Wo - ox0 : p->P;
+        bk_table[np - 1][nob - 1](p, in, wt, y, 2 * pair, oy, ox0);
+    }
+}
+
+typedef struct bk_run {
+    const bk_prep *p;
+    const float *x;
+    float *xb, *y;
+    int chunks, items;
+} bk_run;
+
+/* Whole-image mode (pair_major): channel blocks of the padded input, then every row of each pair in turn. */
+static void bk_pack_task(void *arg, int i) {
+    const bk_run *r = arg;
+    const bk_prep *p = r->p;
+    const size_t rs = (size_t)p->Wp * 16;
+    for (int cb = (int)((long)p->CB * i / r->chunks); cb < (int)((long)p->CB * (i + 1) / r->chunks); cb++)
+        for (int yy = 0; yy < p->Hp; yy++) bk_pack_row(p, r->x, r->xb + ((size_t)cb * p->Hp + yy) * rs, cb, yy);
+}
+
+static void bk_pairs_task(void *arg, int i) {
+    const bk_run *r = arg;
+    const bk_prep *p = r->p;
+    const size_t rs = (size_t)p->Wp * 16;
+    bk_rows in = {{0}, (size_t)p->Hp * rs};
+    for (int t = (int)((long)r->items * i / r->chunks); t < (int)((long)r->items * (i + 1) / r->chunks); t++) {
+        int pair = t / p->Ho, oy = t % p->Ho;
+        for (int ky = 0; ky < p->kh; ky++) in.rows[ky] = r->xb + (size_t)(oy + ky) * rs;
+        bk_row(p, &in, r->y, pair, oy);
+    }
+}
+
+/* Streaming mode: each chunk of output rows keeps the kh padded input rows it needs in a ring of its own
+ * (slot = one padded row of every channel block), packing each input row once just before its first use, so
+ * the blocked copy stays in L2 instead of making a round trip through L3; each output row runs every pair. */
+static void bk_stream_task(void *arg, int i) {
+    const bk_run *r = arg;
+    const bk_prep *p = r->p;
+    const size_t rs = (size_t)p->Wp * 16, slot = (size_t)p->CB * rs;
+    float *ring = r->xb + (size_t)i * p->kh * slot;
+    int oy0 = (int)((long)p->Ho * i / r->chunks), oy1 = (int)((long)p->Ho * (i + 1) / r->chunks);
+    bk_rows in = {{0}, rs};
+    for (int oy = oy0, next = oy0; oy < oy1; oy++) {
+        for (; next < oy + p->kh; next++)
+            for (int cb = 0; cb < p->CB; cb++) bk_pack_row(p, r->x, ring + (size_t)(next % p->kh) * slot + cb * rs, cb, next);
+        for (int ky = 0; ky < p->kh; ky++) in.rows[ky] = ring + (size_t)((oy + ky) % p->kh) * slot;
+        for (int pair = 0; pair < p->npairs; pair++) bk_row(p, &in, r->y, pair, oy);
+    }
+}
+
+static int blocked_fast(const fk__run_ctx *cx, const fk__node *n) {
+    const bk_prep *p = n->prep;
+    const float *x = cx->data[n->in[0]];
+    float *y = cx->data[n->out[0]];
+    int batch = (int)cx->g->t[n->in[0]].dims[0];
+    float *xb = (float *)(((uintptr_t)cx->scratch + 63) & ~(uintptr_t)63);
+    for (int b = 0; b < batch; b++, x += (size_t)p->C * p->H * p->W, y += (size_t)p->O * p->Ho * p->Wo) {
+        bk_run r = {p, x, xb, y, 1, 0};
+        if (p->pair_major) {
+            r.chunks = cx->threads < p->CB ? cx->threads : p->CB;
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_pack_task, &r);
+            else bk_pack_task(&r, 0);
+            r.items = p->npairs * p->Ho;
+            r.chunks = cx->threads < r.items ? cx->threads : r.items;
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_pairs_task, &r);
+            else bk_pairs_task(&r, 0);
+        } else {
+            r.chunks = cx->threads < p->Ho ? cx->threads : p->Ho;
+            if (r.chunks > BK_MAX_CHUNKS) r.chunks = BK_MAX_CHUNKS;
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_stream_task, &r);
+            else bk_stream_task(&r, 0);
+        }
+    }
+    return FK_OK;
+}
+
+#endif
+
+int fk__blocked_conv_prepare(fk__graph *g, fk__node *n) {
+#ifdef FK_HAVE_X86
+    const fk__attr *a = &n->a;
+    if (n->n_in < 2 || n->n_out < 1 || a->layout != FK__NCHW || a->group > 1) return FK_OK;
+    if (a->stride[0] != 1 || a->stride[1] != 1 || a->dilation[0] != 1 || a->dilation[1] != 1) return FK_OK;
+    const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]], *wt = &g->t[n->in[1]];
+    if (xt->rank != 4 || yt->rank != 4 || wt->rank != 4 || xt->dtype != FK__DT_F32) return FK_OK;
+    bk_prep q;
+    memset(&q, 0, sizeof q);
+    q.C = (int)xt->dims[1], q.H = (int)xt->dims[2], q.W = (int)xt->dims[3];
+    q.O = (int)yt->dims[1], q.Ho = (int)yt->dims[2], q.Wo = (int)yt->dims[3];
+    q.kh = (int)wt->dims[2], q.kw = (int)wt->dims[3], q.pt = a->pads[0], q.pl = a->pads[1];
+    if (wt->dims[0] != q.O || wt->dims[1] != q.C || q.C % 16 || q.O % 16 || q.C < 16 || q.Ho < 1 || q.Wo < 1)
+        return FK_OK;
+    if (q.pt < 0 || q.pl < 0 || q.kh < 1 || q.kw < 1 || q.kh > 7 || q.kw > 7) return FK_OK;
+    if (q.Ho != q.H + a->pads[0] + a->pads[2] - q.kh + 1 || q.Wo != q.W + a->pads[1] + a->pads[3] - q.kw + 1) return FK_OK;
+    if (a->pre_op && n->n_in < 5) return FK_OK;
+    /* A plain 1x1 conv reads its input in place on the GEMM path, while here the input is repacked and the
+     * output transposed: with few channels on either side that overhead is not paid back (fr_landmark's
+     * 64 -> 32..512 and 128 -> 64 layers on 4x4..16x16 maps were 15-30 % slower; 128 -> 256/512 on 7x7 and
+     * 464 -> 1024 were 10-20 % faster; in-process A/B, thread CPU). */
+    if (!a->pre_op && q.kh * q.kw == 1 && (q.C < 128 || q.O < 256)) return FK_OK;
+    const float *w = const_data(g, n->in[1], -1);
+    const float *bias = n->n_in > 2 && n->in[2] >= 0 ? const_data(g, n->in[2], q.O) : NULL;
+    if (!w || (n->n_in > 2 && n->in[2] >= 0 && !bias)) return FK_OK;
+    const float *scale = NULL, *shift = NULL, *slope = NULL;
+    if (a->pre_op) {
+        scale = const_data(g, n->in[3], q.C), shift = const_data(g, n->in[4], q.C);
+        if (!scale || !shift) return FK_OK;
+    }
+    int64_t ns = 0;
+    if (a->act == FK__ACT_PRELU) {
+        slope = const_data(g, a->act_slope, -1);
+        if (!slope) return FK_OK;
+        ns = fk__tensor_numel(&g->t[a->act_slope]);
+        if (ns != 1 && ns != q.O) return FK_OK;
+    }
+    q.CB = q.C / 16, q.OB = q.O / 16, q.npairs = (q.OB + 1) / 2;
+    q.Hp = q.Ho - 1 + q.kh > q.H + q.pt ? q.Ho - 1 + q.kh : q.H + q.pt;
+    q.Wp = q.Wo - 1 + q.kw > q.W + q.pl ? q.Wo - 1 + q.kw : q.W + q.pl;
+    /* tile width: the widest divisor of Wo from 8 to 14 (no short tile), else 14 and a shorter last tile */
+    q.P = q.Wo <= BK_PMAX ? q.Wo : BK_PMAX;
+    for (int d = BK_PMAX; d >= 8 && q.Wo > BK_PMAX; d--)
+        if (q.Wo % d == 0) {
+            q.P = d;
+            break;
+        }
+    int T = q.kh * q.kw;
+    q.pair_major = (size_t)q.O * q.C * T * sizeof(float) > (512u << 10);
+    q.pre_op = a->pre_op != 0;
+    q.pre_relu = a->pre_act == FK__ACT_RELU;
+    bk_prep *p = fk__calloc(1, sizeof *p);
+    if (!p) return FK_ENOMEM;
+    *p = q;
+    p->w = fk__calloc((size_t)q.npairs * 32 * q.C * T, sizeof(float));
+    p->bias = fk__calloc((size_t)q.O, sizeof(float));
+    if (scale) p->scale = fk__malloc(sizeof(float) * (size_t)q.C);
+    if (shift) p->shift = fk__malloc(sizeof(float) * (size_t)q.C);
+    if (slope) p->slope = fk__malloc(sizeof(float) * (size_t)q.O);
+    if (!p->w || !p->bias || (scale && (!p->scale || !p->shift)) || (slope && !p->slope)) {
+        bk_prep_free(p);
+        return FK_ENOMEM;
+    }
+    for (int o = 0; o < q.O; o++) {
+        int pair = o / 32, nob = q.OB - 2 * pair < 2 ? 1 : 2, ol = o % 32;
+        float *wp = p->w + (size_t)pair * 32 * q.C * T;
+        for (int c = 0; c < q.C; c++)
+            for (int t = 0; t < T; t++) /* [cb][ky][kx][ic][nob * 16] */
+                wp[((size_t)((c / 16) * T + t) * 16 + c % 16) * nob * 16 + ol] = w[((size_t)o * q.C + c) * T + t];
+    }
+    if (bias) memcpy(p->bias, bias, sizeof(float) * (size_t)q.O);
+    if (scale) memcpy(p->scale, scale, sizeof(float) * (size_t)q.C);
+    if (shift) memcpy(p->shift, shift, sizeof(float) * (size_t)q.C);
+    for (int o = 0; slope && o < q.O; o++) p->slope[o] = slope[ns == 1 ? 0 : o];
+    p->epi.bias = p->bias;
+    p->epi.slope = p->slope;
+    p->epi.act = a->act;
+    p->epi.act_a = a->act_a;
+    p->epi.act_b = a->act_b;
+    p->epi.per_row = 0;
+    n->scratch_bytes = sizeof(float) * ((q.pair_major ? (size_t)q.C * q.Hp * q.Wp : (size_t)BK_MAX_CHUNKS * q.kh * q.C * q.Wp) + 16);
+    n->prep = p;
+    n->prep_free = bk_prep_free;
+#else
+    (void)g;
+    (void)n;
+#endif
+    return FK_OK;
+}
+
+fk__kernel_fn fk__blocked_conv_kernel(const fk__node *n) {
+#ifdef FK_HAVE_X86
+    if (n->prep && n->prep_free == bk_prep_free) return blocked_fast;
+#else
+    (void)n;
+#endif
+    return NULL;
+}
