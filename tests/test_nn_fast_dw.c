@@ -161,8 +161,26 @@ static void test_convs(fk__pool *pool2) {
         {1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
         {2, 24, 24, 17, 33, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 24, FK__ACT_NONE, 0, 1},
         {1, 8, 8, 9, 13, 3, 3, 3, 3, 2, 2, 1, 0, 2, 1, 8, FK__ACT_LEAKY, 1, 1},
+        /* fr_landmark, fr_eye and fr_liveness small maps (fast_dw.c's register and permute kernels) */
+        {1, 128, 128, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
+        {1, 256, 256, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
+        {1, 64, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
+        {1, 16, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, FK__ACT_NONE, 1, 1},
+        {1, 64, 64, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_NONE, 1, 1},
+        {1, 128, 128, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_NONE, 1, 1},
+        {1, 308, 308, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 308, FK__ACT_PRELU, 1, 308},
+        {1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
     };
     for (size_t i = 0; i < FK__ARRAY_LEN(fixed); i++) check_conv(&fixed[i], pool2, "fixed", (int)i);
+    /* 3x3 border cases of the small-map kernels: widths 1..32, heights 1..9, pads 0..2 (each side), stride 1 and
+     * 2, no activation, ReLU and per-channel PReLU */
+    int acts[3] = {FK__ACT_NONE, FK__ACT_RELU, FK__ACT_PRELU};
+    for (int i = 0; i < 384; i++) {
+        int s = 1 + i % 2, p = (i / 2) % 3;
+        conv_case k = {1, 5, 5, 1 + (i * 7) % 9, 1 + (i / 6) % 32, 3, 3, s, s, 1, 1, p, (p + i / 3) % 3, (p + i) % 3,
+                       (i / 5) % 3, 5, acts[(i / 7) % 3], i % 4 != 0, 5};
+        check_conv(&k, pool2, "small", i);
+    }
     for (int i = 0; i < 300; i++) {
         conv_case k = random_conv(1);
         check_conv(&k, pool2, "depthwise", i);
