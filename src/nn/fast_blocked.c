@@ -83,8 +83,10 @@ static inline __attribute__((always_inline)) FK_AVX512 void transpose16(__m512 r
 }
 
 /* Padded row YY of channel block CB of one image into ROW (Wp x 16 floats; borders zero): 16 channel rows
- * are loaded 16 pixels at a time, normalised when the conv has a pre-operation, and transposed. */
-static FK_AVX512 void bk_pack_row(const bk_prep *p, const float *x, float *row, int cb, int yy) {
+ * are loaded 16 pixels at a time, normalised when the conv has a pre-operation (PRE: 0 none, 1 x * scale +
+ * shift, 2 and ReLU), and transposed. */
+static inline __attribute__((always_inline)) FK_AVX512 void pack_row(const bk_prep *p, const float *x, float *row,
+                                                                      int cb, int yy, const int PRE) {
     const size_t plane = (size_t)p->H * p->W;
     const __m512 z = _mm512_setzero_ps();
     int iy = yy - p->pt;
@@ -95,6 +97,7 @@ static FK_AVX512 void bk_pack_row(const bk_prep *p, const float *x, float *row, 
     for (int xx = 0; xx < p->pl; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
     for (int xx = p->pl + p->W; xx < p->Wp; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
     const float *src = x + (size_t)cb * 16 * plane + (size_t)iy * p->W;
+    const float *sc = PRE ? p->scale + cb * 16 : NULL, *sh = PRE ? p->shift + cb * 16 : NULL;
     for (int x0 = 0; x0 < p->W; x0 += 16) {
         int n = p->W - x0 < 16 ? p->W - x0 : 16;
         __mmask16 m = mask_n(n);
@@ -102,15 +105,22 @@ static FK_AVX512 void bk_pack_row(const bk_prep *p, const float *x, float *row, 
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
             r[i] = _mm512_maskz_loadu_ps(m, src + i * plane + x0);
-            if (p->pre_op) {
-                r[i] = _mm512_fmadd_ps(r[i], _mm512_set1_ps(p->scale[cb * 16 + i]), _mm512_set1_ps(p->shift[cb * 16 + i]));
-                if (p->pre_relu) r[i] = _mm512_max_ps(r[i], z);
-            }
+            if (PRE) r[i] = _mm512_fmadd_ps(r[i], _mm512_set1_ps(sc[i]), _mm512_set1_ps(sh[i]));
+            if (PRE == 2) r[i] = _mm512_max_ps(r[i], z);
         }
         transpose16(r);
         float *d = row + (size_t)(p->pl + x0) * 16;
-        for (int j = 0; j < n; j++) _mm512_store_ps(d + (size_t)j * 16, r[j]);
+        /* pixel by pixel with a test each: a plain loop to n becomes a memcpy of the spilled registers */
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            if (j < n) _mm512_store_ps(d + (size_t)j * 16, r[j]);
     }
+}
+
+static FK_AVX512 void bk_pack_row(const bk_prep *p, const float *x, float *row, int cb, int yy) {
+    if (!p->pre_op) pack_row(p, x, row, cb, yy, 0);
+    else if (!p->pre_relu) pack_row(p, x, row, cb, yy, 1);
+    else pack_row(p, x, row, cb, yy, 2);
 }
 
 /* Where a tile finds its input: padded row oy + ky of channel block cb starts at rows[ky] + cb * cbs. */
@@ -228,6 +238,16 @@ static void bk_stream_task(void *arg, int i) {
         for (; next < oy + p->kh; next++)
             for (int cb = 0; cb < p->CB; cb++) bk_pack_row(p, r->x, ring + (size_t)(next % p->kh) * slot + cb * rs, cb, next);
         for (int ky = 0; ky < p->kh; ky++) in.rows[ky] = ring + (size_t)((oy + ky) % p->kh) * slot;
+        /* The input row the next output row will pack is one short run in each of C planes: too many streams
+         * for the hardware prefetchers, so each line would be a demand miss to L3 (measured: the packing was
+         * 12 % of fr_expression). Requested now, it arrives while this row computes. */
+        int iy = oy + p->kh - p->pt;
+        if (oy + 1 < oy1 && iy >= 0 && iy < p->H) {
+            const char *src = (const char *)(r->x + (size_t)iy * p->W);
+            size_t plane = (size_t)p->H * p->W * sizeof(float), bytes = (size_t)p->W * sizeof(float);
+            for (int c = 0; c < p->C; c++, src += plane)
+                for (size_t b = 0; b < bytes + 63; b += 64) _mm_prefetch(src + (b < bytes ? b : bytes - 1), _MM_HINT_T1);
+        }
         for (int pair = 0; pair < p->npairs; pair++) bk_row(p, &in, r->y, pair, oy);
     }
 }
