@@ -263,8 +263,10 @@ int main(void) {
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_block(&shapes[i]);
     const sconv convs[] = {
         /* C   O    H   W   k  s  pt pl pb pr act seed */
-        {3, 64, 61, 45, 7, 2, 3, 3, 3, 3, 1, 11u, 0},  /* DenseNet's stem, odd sizes */
-        {3, 13, 40, 37, 7, 2, 2, 3, 4, 1, 2, 12u, 0},  /* uneven pads, PReLU, O not a multiple of the tile */
+        {3, 64, 61, 45, 7, 2, 3, 3, 3, 3, 1, 11u, 1},  /* DenseNet's stem, odd sizes: the blocked stem kernel */
+        {3, 13, 40, 37, 7, 2, 2, 3, 4, 1, 2, 12u, -1}, /* uneven pads, PReLU, O not a multiple of 16: phase planes */
+        {3, 32, 30, 29, 5, 2, 2, 2, 2, 2, 2, 28u, 1},  /* blocked stem: 15 = 14 + 1 wide, PReLU */
+        {4, 48, 17, 40, 7, 2, 3, 2, 1, 3, 0, 29u, 1},  /* blocked stem: uneven pads, a pair and a single block */
         {8, 20, 17, 23, 3, 2, 1, 1, 1, 1, 0, 13u, 0},  /* K = 72 */
         {16, 24, 9, 9, 5, 2, 0, 0, 0, 0, 1, 14u, 0},   /* no padding, small map: a panel spans several rows */
         {5, 7, 70, 9, 4, 2, 1, 2, 2, 1, 0, 15u, 0},    /* even kernel, tall narrow */

@@ -175,8 +175,10 @@ int fk__fast_conv_prepare(fk__graph *g, fk__node *n);
 fk__kernel_fn fk__fast_conv_kernel(const fk__node *n);
 
 /* Stride-1 NCHW convolutions with input and output channels in multiples of 16, run in a channel-blocked
- * layout (fast_blocked.c; with or without a pre-operation). fk__fast_conv_prepare offers every Conv here first. */
-int fk__blocked_conv_prepare(fk__graph *g, fk__node *n);
+ * layout (fast_blocked.c; with or without a pre-operation); with STEM, instead a few-input-channel conv of
+ * stride 2 across and many taps (output channels in multiples of 16). fk__fast_conv_prepare offers every Conv
+ * here first. */
+int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem);
 fk__kernel_fn fk__blocked_conv_kernel(const fk__node *n);
 
 /* Convolutions whose GEMM packs its own B panels: 1x1 with a folded-forward BatchNorm (fk__attr.pre_op) and

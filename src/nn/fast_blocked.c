@@ -30,6 +30,8 @@ typedef struct bk_prep {
     float *w;      /* per output pair j: [cb][ky][kx][16 ic][nob * 16 oc] at w + j * 32 * C * kh * kw */
     float *bias, *slope, *scale, *shift;
     int pre_op, pre_relu;
+    int stem; /* few input channels, stride 2 (DenseNet's 7x7 stem): input plain NCHW, padded, see bk_stem_tile */
+    int sh;
     fk__epilogue epi;
 } bk_prep;
 
@@ -123,6 +125,10 @@ static FK_AVX512 void bk_pack_row(const bk_prep *p, const float *x, float *row, 
     else pack_row(p, x, row, cb, yy, 2);
 }
 
+static inline __attribute__((always_inline)) FK_AVX512 void bk_store(const bk_prep *p, const int NP, const int NOB,
+                                                                        const __m512 *a0, const __m512 *a1, float *y,
+                                                                        int ob0, int oy, int ox0);
+
 /* Where a tile finds its input: padded row oy + ky of channel block cb starts at rows[ky] + cb * cbs. */
 typedef struct bk_rows {
     const float *rows[8];
@@ -154,6 +160,13 @@ static inline __attribute__((always_inline)) FK_AVX512 void bk_tile(const bk_pre
                     }
                 }
         }
+    bk_store(p, NP, NOB, a0, a1, y, ob0, oy, ox0);
+}
+
+/* Bias, activation, 16 x 16 transposes and the NCHW stores of a tile's accumulators. */
+static inline __attribute__((always_inline)) FK_AVX512 void bk_store(const bk_prep *p, const int NP, const int NOB,
+                                                                        const __m512 *a0, const __m512 *a1, float *y,
+                                                                        int ob0, int oy, int ox0) {
     const fk__epilogue *e = &p->epi;
     const size_t plane = (size_t)p->Ho * p->Wo;
     const __mmask16 m = mask_n(NP);
@@ -185,6 +198,50 @@ BK_ROW(8) BK_ROW(9) BK_ROW(10) BK_ROW(11) BK_ROW(12) BK_ROW(13) BK_ROW(14)
 static const bk_tile_fn bk_table[BK_PMAX][2] = {BK_PAIR(1),  BK_PAIR(2),  BK_PAIR(3),  BK_PAIR(4), BK_PAIR(5),
                                                 BK_PAIR(6),  BK_PAIR(7),  BK_PAIR(8),  BK_PAIR(9), BK_PAIR(10),
                                                 BK_PAIR(11), BK_PAIR(12), BK_PAIR(13), BK_PAIR(14)};
+
+/* The stem's tile (stride 2 across): XP is the padded plain input, each step one input channel and tap, the
+ * 14 pixels' values two floats apart. */
+static inline __attribute__((always_inline)) FK_AVX512 void bk_stem_tile(const bk_prep *p, const int NP, const int NOB,
+                                                                            const float *xp, const float *wt, float *y,
+                                                                            int ob0, int oy, int ox0) {
+    __m512 a0[BK_PMAX], a1[BK_PMAX];
+#pragma GCC unroll 14
+    for (int j = 0; j < NP; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    const int NB = NOB * 16;
+    for (int c = 0; c < p->C; c++)
+        for (int ky = 0; ky < p->kh; ky++) {
+            const float *xr = xp + ((size_t)c * p->Hp + (size_t)oy * p->sh + ky) * p->Wp + (size_t)ox0 * 2;
+            for (int kx = 0; kx < p->kw; kx++, wt += NB) {
+                __m512 w0 = _mm512_loadu_ps(wt);
+                __m512 w1 = NOB > 1 ? _mm512_loadu_ps(wt + 16) : w0;
+                /* hidden from the optimiser: it would otherwise keep the values shared by taps kx and kx + 2 in
+                 * registers across steps and spill the accumulators for them (measured 60 GFLOP/s) */
+                const float *xk = xr + kx;
+                __asm__("" : "+r"(xk));
+#pragma GCC unroll 14
+                for (int j = 0; j < NP; j++) {
+                    __m512 v = _mm512_set1_ps(xk[2 * j]);
+                    a0[j] = _mm512_fmadd_ps(v, w0, a0[j]);
+                    if (NOB > 1) a1[j] = _mm512_fmadd_ps(v, w1, a1[j]);
+                }
+            }
+        }
+    bk_store(p, NP, NOB, a0, a1, y, ob0, oy, ox0);
+}
+
+typedef void (*bk_stem_fn)(const bk_prep *p, const float *xp, const float *wt, float *y, int ob0, int oy, int ox0);
+#define BKS_DEF(np, nob)                                                                                         \
+    static FK_AVX512 void bks_##np##_##nob(const bk_prep *p, const float *xp, const float *wt, float *y, int ob0, \
+                                           int oy, int ox0) {                                                    \
+        bk_stem_tile(p, np, nob, xp, wt, y, ob0, oy, ox0);                                                       \
+    }
+#define BKS_ROW(np) BKS_DEF(np, 1) BKS_DEF(np, 2)
+BKS_ROW(1) BKS_ROW(2) BKS_ROW(3) BKS_ROW(4) BKS_ROW(5) BKS_ROW(6) BKS_ROW(7)
+BKS_ROW(8) BKS_ROW(9) BKS_ROW(10) BKS_ROW(11) BKS_ROW(12) BKS_ROW(13) BKS_ROW(14)
+#define BKS_PAIR(np) {bks_##np##_1, bks_##np##_2}
+static const bk_stem_fn bks_table[BK_PMAX][2] = {BKS_PAIR(1),  BKS_PAIR(2),  BKS_PAIR(3),  BKS_PAIR(4), BKS_PAIR(5),
+                                                 BKS_PAIR(6),  BKS_PAIR(7),  BKS_PAIR(8),  BKS_PAIR(9), BKS_PAIR(10),
+                                                 BKS_PAIR(11), BKS_PAIR(12), BKS_PAIR(13), BKS_PAIR(14)};
 
 /* One output row of one channel pair. */
 static FK_AVX512 void bk_row(const bk_prep *p, const bk_rows *in, float *y, int pair, int oy) {
@@ -240,15 +297,49 @@ static void bk_stream_task(void *arg, int i) {
         for (int ky = 0; ky < p->kh; ky++) in.rows[ky] = ring + (size_t)((oy + ky) % p->kh) * slot;
         /* The input row the next output row will pack is one short run in each of C planes: too many streams
          * for the hardware prefetchers, so each line would be a demand miss to L3 (measured: the packing was
-         * 12 % of fr_expression). Requested now, it arrives while this row computes. */
-        int iy = oy + p->kh - p->pt;
-        if (oy + 1 < oy1 && iy >= 0 && iy < p->H) {
-            const char *src = (const char *)(r->x + (size_t)iy * p->W);
-            size_t plane = (size_t)p->H * p->W * sizeof(float), bytes = (size_t)p->W * sizeof(float);
-            for (int c = 0; c < p->C; c++, src += plane)
-                for (size_t b = 0; b < bytes + 63; b += 64) _mm_prefetch(src + (b < bytes ? b : bytes - 1), _MM_HINT_T1);
+         * 12 % of fr_expression). Requested while this row computes, a slice of channels before each tile
+         * (all at once, the requests queued up behind each other and stalled the tile). */
+        int iy = oy + p->kh - p->pt, pf = oy + 1 < oy1 && iy >= 0 && iy < p->H;
+        const size_t plane = (size_t)p->H * p->W;
+        const uintptr_t row0 = (uintptr_t)(r->x + (size_t)iy * p->W), row1 = row0 + (size_t)p->W * sizeof(float) - 1;
+        int tiles = p->npairs * ((p->Wo + p->P - 1) / p->P), per = (p->C + tiles - 1) / tiles, c = 0;
+        for (int pair = 0; pair < p->npairs; pair++) {
+            int nob = p->OB - 2 * pair < 2 ? 1 : 2;
+            const float *wt = p->w + (size_t)pair * 32 * p->C * p->kh * p->kw;
+            for (int ox0 = 0; ox0 < p->Wo; ox0 += p->P) {
+                for (int ce = c + per < p->C ? c + per : p->C; pf && c < ce; c++)
+                    for (uintptr_t l = row0 & ~(uintptr_t)63; l <= row1; l += 64)
+                        _mm_prefetch((const char *)(l + c * plane * sizeof(float)), _MM_HINT_T1);
+                int np = p->Wo - ox0 < p->P ? p->Wo - ox0 : p->P;
+                bk_table[np - 1][nob - 1](p, &in, wt, r->y, 2 * pair, oy, ox0);
+            }
         }
-        for (int pair = 0; pair < p->npairs; pair++) bk_row(p, &in, r->y, pair, oy);
+    }
+}
+
+/* Stem: channels [c0, c1) of one image into zero-padded planes (C x Hp x Wp). */
+static void bk_stem_pad_task(void *arg, int i) {
+    const bk_run *r = arg;
+    const bk_prep *p = r->p;
+    for (int c = (int)((long)p->C * i / r->chunks); c < (int)((long)p->C * (i + 1) / r->chunks); c++)
+        for (int yy = 0; yy < p->Hp; yy++) {
+            float *d = r->xb + ((size_t)c * p->Hp + yy) * p->Wp;
+            int iy = yy - p->pt;
+            memset(d, 0, sizeof(float) * (size_t)p->Wp);
+            if (iy >= 0 && iy < p->H) memcpy(d + p->pl, r->x + ((size_t)c * p->H + iy) * p->W, sizeof(float) * (size_t)p->W);
+        }
+}
+
+static FK_AVX512 void bk_stem_rows_task(void *arg, int i) {
+    const bk_run *r = arg;
+    const bk_prep *p = r->p;
+    for (int t = (int)((long)r->items * i / r->chunks); t < (int)((long)r->items * (i + 1) / r->chunks); t++) {
+        int oy = t / p->npairs, pair = t % p->npairs, nob = p->OB - 2 * pair < 2 ? 1 : 2;
+        const float *wt = p->w + (size_t)pair * 32 * p->C * p->kh * p->kw;
+        for (int ox0 = 0; ox0 < p->Wo; ox0 += p->P) {
+            int np = p->Wo - ox0 < p->P ? p->Wo - ox0 : p->P;
+            bks_table[np - 1][nob - 1](p, r->xb, wt, r->y, 2 * pair, oy, ox0);
+        }
     }
 }
 
@@ -260,7 +351,15 @@ static int blocked_fast(const fk__run_ctx *cx, const fk__node *n) {
     float *xb = (float *)(((uintptr_t)cx->scratch + 63) & ~(uintptr_t)63);
     for (int b = 0; b < batch; b++, x += (size_t)p->C * p->H * p->W, y += (size_t)p->O * p->Ho * p->Wo) {
         bk_run r = {p, x, xb, y, 1, 0};
-        if (p->pair_major) {
+        if (p->stem) {
+            r.chunks = cx->threads < p->C ? cx->threads : p->C;
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_stem_pad_task, &r);
+            else bk_stem_pad_task(&r, 0);
+            r.items = p->npairs * p->Ho;
+            r.chunks = cx->threads < r.items ? cx->threads : r.items;
+            if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_stem_rows_task, &r);
+            else bk_stem_rows_task(&r, 0);
+        } else if (p->pair_major) {
             r.chunks = cx->threads < p->CB ? cx->threads : p->CB;
             if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_pack_task, &r);
             else bk_pack_task(&r, 0);
@@ -280,11 +379,12 @@ static int blocked_fast(const fk__run_ctx *cx, const fk__node *n) {
 
 #endif
 
-int fk__blocked_conv_prepare(fk__graph *g, fk__node *n) {
+int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
 #ifdef FK_HAVE_X86
     const fk__attr *a = &n->a;
     if (n->n_in < 2 || n->n_out < 1 || a->layout != FK__NCHW || a->group > 1) return FK_OK;
-    if (a->stride[0] != 1 || a->stride[1] != 1 || a->dilation[0] != 1 || a->dilation[1] != 1) return FK_OK;
+    if (a->stride[1] != (stem ? 2 : 1) || (!stem && a->stride[0] != 1) || a->dilation[0] != 1 || a->dilation[1] != 1)
+        return FK_OK;
     const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]], *wt = &g->t[n->in[1]];
     if (xt->rank != 4 || yt->rank != 4 || wt->rank != 4 || xt->dtype != FK__DT_F32) return FK_OK;
     bk_prep q;
@@ -292,10 +392,18 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n) {
     q.C = (int)xt->dims[1], q.H = (int)xt->dims[2], q.W = (int)xt->dims[3];
     q.O = (int)yt->dims[1], q.Ho = (int)yt->dims[2], q.Wo = (int)yt->dims[3];
     q.kh = (int)wt->dims[2], q.kw = (int)wt->dims[3], q.pt = a->pads[0], q.pl = a->pads[1];
-    if (wt->dims[0] != q.O || wt->dims[1] != q.C || q.C % 16 || q.O % 16 || q.C < 16 || q.Ho < 1 || q.Wo < 1)
-        return FK_OK;
+    q.stem = stem, q.sh = a->stride[0];
+    if (wt->dims[0] != q.O || wt->dims[1] != q.C || q.O % 16 || q.C < 1 || q.Ho < 1 || q.Wo < 1 || q.sh < 1) return FK_OK;
     if (q.pt < 0 || q.pl < 0 || q.kh < 1 || q.kw < 1 || q.kh > 7 || q.kw > 7) return FK_OK;
-    if (q.Ho != q.H + a->pads[0] + a->pads[2] - q.kh + 1 || q.Wo != q.W + a->pads[1] + a->pads[3] - q.kw + 1) return FK_OK;
+    if (stem) {
+        /* a few input channels and many taps (the GEMM paths' K = C * kh * kw > 64 case), no pre-operation */
+        if (q.C >= 16 || q.C * q.kh * q.kw <= 64 || a->pre_op) return FK_OK;
+        if (q.Ho != (q.H + a->pads[0] + a->pads[2] - q.kh) / q.sh + 1 || q.Wo != (q.W + a->pads[1] + a->pads[3] - q.kw) / 2 + 1)
+            return FK_OK;
+    } else {
+        if (q.C % 16) return FK_OK;
+        if (q.Ho != q.H + a->pads[0] + a->pads[2] - q.kh + 1 || q.Wo != q.W + a->pads[1] + a->pads[3] - q.kw + 1) return FK_OK;
+    }
     if (a->pre_op && n->n_in < 5) return FK_OK;
     /* A plain 1x1 conv reads its input in place on the GEMM path, while here the input is repacked and the
      * output transposed: with few channels on either side that overhead is not paid back (fr_landmark's
@@ -318,8 +426,9 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n) {
         if (ns != 1 && ns != q.O) return FK_OK;
     }
     q.CB = q.C / 16, q.OB = q.O / 16, q.npairs = (q.OB + 1) / 2;
-    q.Hp = q.Ho - 1 + q.kh > q.H + q.pt ? q.Ho - 1 + q.kh : q.H + q.pt;
-    q.Wp = q.Wo - 1 + q.kw > q.W + q.pl ? q.Wo - 1 + q.kw : q.W + q.pl;
+    int sw = stem ? 2 : 1;
+    q.Hp = (q.Ho - 1) * q.sh + q.kh > q.H + q.pt ? (q.Ho - 1) * q.sh + q.kh : q.H + q.pt;
+    q.Wp = (q.Wo - 1) * sw + q.kw > q.W + q.pl ? (q.Wo - 1) * sw + q.kw : q.W + q.pl;
     /* tile width: the widest divisor of Wo from 8 to 14 (no short tile), else 14 and a shorter last tile */
     q.P = q.Wo <= BK_PMAX ? q.Wo : BK_PMAX;
     for (int d = BK_PMAX; d >= 8 && q.Wo > BK_PMAX; d--)
@@ -347,8 +456,9 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n) {
         int pair = o / 32, nob = q.OB - 2 * pair < 2 ? 1 : 2, ol = o % 32;
         float *wp = p->w + (size_t)pair * 32 * q.C * T;
         for (int c = 0; c < q.C; c++)
-            for (int t = 0; t < T; t++) /* [cb][ky][kx][ic][nob * 16] */
-                wp[((size_t)((c / 16) * T + t) * 16 + c % 16) * nob * 16 + ol] = w[((size_t)o * q.C + c) * T + t];
+            for (int t = 0; t < T; t++) /* [cb][ky][kx][ic][nob * 16]; the stem: [c][ky][kx][nob * 16] */
+                wp[(stem ? (size_t)c * T + t : ((size_t)((c / 16) * T + t) * 16 + c % 16)) * nob * 16 + ol] =
+                    w[((size_t)o * q.C + c) * T + t];
     }
     if (bias) memcpy(p->bias, bias, sizeof(float) * (size_t)q.O);
     if (scale) memcpy(p->scale, scale, sizeof(float) * (size_t)q.C);
@@ -360,7 +470,7 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n) {
     p->epi.act_a = a->act_a;
     p->epi.act_b = a->act_b;
     p->epi.per_row = 0;
-    n->scratch_bytes = sizeof(float) * ((q.pair_major ? (size_t)q.C * q.Hp * q.Wp : (size_t)BK_MAX_CHUNKS * q.kh * q.C * q.Wp) + 16);
+    n->scratch_bytes = sizeof(float) * ((stem || q.pair_major ? (size_t)q.C * q.Hp * q.Wp : (size_t)BK_MAX_CHUNKS * q.kh * q.C * q.Wp) + 16);
     n->prep = p;
     n->prep_free = bk_prep_free;
 #else

@@ -603,16 +603,16 @@ static void dw_plane_size(conv_prep *p) {
 
 int fk__fast_conv_prepare(fk__graph *g, fk__node *n) {
     /* Order: the channel-blocked kernels (fast_blocked.c: stride 1, channels in multiples of 16) for a conv
-     * with a pre-operation; else fast_conv3.c (pre-op 1x1, many-tap stride 2); then a stem chain run row by
+     * with a pre-operation, and their few-channel stride-2 stem variant; else fast_conv3.c (pre-op 1x1, many-tap stride 2); then a stem chain run row by
      * row (fast_dw_fuse.c, which decides chain membership by itself, so it must see its members before any
      * other path claims one); then fast_blocked.c; then the paths below. */
-    int rc = n->a.pre_op ? fk__blocked_conv_prepare(g, n) : FK_OK;
+    int rc = n->a.pre_op ? fk__blocked_conv_prepare(g, n, 0) : fk__blocked_conv_prepare(g, n, 1);
     if (rc || n->prep) return rc;
     rc = fk__fast_conv3_prepare(g, n);
     if (rc || n->prep || n->a.pre_op) return rc; /* a pre-op conv both decline runs the reference */
     rc = fk__dw_fuse_prepare(g, n);
     if (rc || n->prep) return rc;
-    rc = fk__blocked_conv_prepare(g, n);
+    rc = fk__blocked_conv_prepare(g, n, 0);
     if (rc || n->prep) return rc;
 #ifdef FK_HAVE_X86
     if (n->n_in < 2 || n->n_out < 1) return FK_OK;
