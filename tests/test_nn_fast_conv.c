@@ -259,6 +259,8 @@ int main(void) {
         {2, 6, 9, 7, 3, 4, 8, 0, 0, 0, 1, 6u},      /* batch 2: Concats copy */
         {1, 6, 9, 7, 3, 4, 8, 0, 0, 1, 1, 7u},      /* a Concat input is a graph output: not placed */
         {1, 32, 10, 17, 3, 16, 48, 1, 0, 0, 0, 8u}, /* blocked: one-block output (16), 3 blocks, 17 = 14 + 3 wide, no Relu */
+        {1, 32, 7, 7, 3, 32, 64, 0, 0, 0, 1, 9u},   /* blocked 7x7 stage: two-row tiles, odd row count */
+        {1, 48, 6, 5, 2, 16, 32, 0, 0, 0, 1, 10u},  /* two-row tiles of 5, even row count */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_block(&shapes[i]);
     const sconv convs[] = {

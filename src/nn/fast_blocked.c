@@ -30,7 +30,12 @@ typedef struct bk_prep {
     float *w;      /* per output pair j: [cb][ky][kx][16 ic][nob * 16 oc] at w + j * 32 * C * kh * kw */
     float *bias, *slope, *scale, *shift;
     int pre_op, pre_relu;
+    int rows2; /* streaming mode, Wo <= 7: tiles of two output rows (bk2_table) */
     int stem; /* few input channels, stride 2 (DenseNet's 7x7 stem): input plain NCHW, padded, see bk_stem_tile */
+    /* The tensor between two blocked convs, when the second is its only reader (DenseNet's bottleneck 1x1 ->
+     * 3x3), stays blocked, [C/16][H][W][16] per image (same bytes): the first skips its output transposes
+     * (out_blocked), the second copies rows instead of transposing them (in_blocked). */
+    int out_blocked, in_blocked;
     int sh;
     fk__epilogue epi;
 } bk_prep;
@@ -98,6 +103,12 @@ static inline __attribute__((always_inline)) FK_AVX512 void pack_row(const bk_pr
     }
     for (int xx = 0; xx < p->pl; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
     for (int xx = p->pl + p->W; xx < p->Wp; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
+    if (p->in_blocked) { /* rows of the producer's blocked output: a plain copy */
+        const float *b = x + ((size_t)cb * plane + (size_t)iy * p->W) * 16;
+        float *d = row + (size_t)p->pl * 16;
+        for (int j = 0; j < p->W; j++) _mm512_store_ps(d + (size_t)j * 16, _mm512_loadu_ps(b + (size_t)j * 16));
+        return;
+    }
     const float *src = x + (size_t)cb * 16 * plane + (size_t)iy * p->W;
     const float *sc = PRE ? p->scale + cb * 16 : NULL, *sh = PRE ? p->shift + cb * 16 : NULL;
     for (int x0 = 0; x0 < p->W; x0 += 16) {
@@ -137,9 +148,10 @@ typedef struct bk_rows {
 
 /* One tile: NP output pixels from (oy, ox0) on, output channel blocks OB0 (and OB0 + 1 when NOB = 2); WT: the
  * pair's packed weights. */
-static inline __attribute__((always_inline)) FK_AVX512 void bk_tile(const bk_prep *p, const int NP, const int NOB,
-                                                                       const bk_rows *in, const float *wt, float *y,
-                                                                       int ob0, int oy, int ox0) {
+static inline __attribute__((always_inline)) FK_AVX512 void bk_tile(const bk_prep *p, const int NP, const int NPR,
+                                                                       const int NOB, const bk_rows *in,
+                                                                       const float *wt, float *y, int ob0, int oy,
+                                                                       int ox0) {
     __m512 a0[BK_PMAX], a1[BK_PMAX];
 #pragma GCC unroll 14
     for (int j = 0; j < NP; j++) a0[j] = a1[j] = _mm512_setzero_ps();
@@ -147,14 +159,16 @@ static inline __attribute__((always_inline)) FK_AVX512 void bk_tile(const bk_pre
     const int NB = NOB * 16;
     for (int cb = 0; cb < p->CB; cb++)
         for (int ky = 0; ky < p->kh; ky++) {
+            /* pixels [NPR, NP) of a two-row tile are the next output row's, from the next input row */
             const float *xr = in->rows[ky] + cb * cbs + (size_t)ox0 * 16;
-            for (int kx = 0; kx < p->kw; kx++, xr += 16, wt += 16 * NB)
+            const float *xr2 = NPR < NP ? in->rows[ky + 1] + cb * cbs : xr;
+            for (int kx = 0; kx < p->kw; kx++, xr += 16, xr2 += 16, wt += 16 * NB)
                 for (int ic = 0; ic < 16; ic++) {
                     __m512 w0 = _mm512_loadu_ps(wt + ic * NB);
                     __m512 w1 = NOB > 1 ? _mm512_loadu_ps(wt + ic * NB + 16) : w0;
 #pragma GCC unroll 14
                     for (int j = 0; j < NP; j++) {
-                        __m512 a = _mm512_set1_ps(xr[j * 16 + ic]);
+                        __m512 a = _mm512_set1_ps(j < NPR ? xr[j * 16 + ic] : xr2[(j - NPR) * 16 + ic]);
                         a0[j] = _mm512_fmadd_ps(a, w0, a0[j]);
                         if (NOB > 1) a1[j] = _mm512_fmadd_ps(a, w1, a1[j]);
                     }
@@ -174,6 +188,12 @@ static inline __attribute__((always_inline)) FK_AVX512 void bk_store(const bk_pr
         int o0 = (ob0 + b) * 16;
         __m512 vb = _mm512_loadu_ps(e->bias + o0);
         __m512 vs = e->slope ? _mm512_loadu_ps(e->slope + o0) : _mm512_setzero_ps();
+        if (p->out_blocked) {
+            float *yo = y + ((size_t)o0 * plane + ((size_t)oy * p->Wo + ox0) * 16);
+#pragma GCC unroll 14
+            for (int j = 0; j < NP; j++) _mm512_storeu_ps(yo + j * 16, fk__act_vec(e, _mm512_add_ps(b ? a1[j] : a0[j], vb), vs));
+            continue;
+        }
         __m512 r[16];
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
@@ -189,7 +209,7 @@ typedef void (*bk_tile_fn)(const bk_prep *p, const bk_rows *in, const float *wt,
 #define BK_DEF(np, nob)                                                                                          \
     static FK_AVX512 void bk_##np##_##nob(const bk_prep *p, const bk_rows *in, const float *wt, float *y, int ob0, \
                                           int oy, int ox0) {                                                     \
-        bk_tile(p, np, nob, in, wt, y, ob0, oy, ox0);                                                            \
+        bk_tile(p, np, np, nob, in, wt, y, ob0, oy, ox0);                                                        \
     }
 #define BK_ROW(np) BK_DEF(np, 1) BK_DEF(np, 2)
 BK_ROW(1) BK_ROW(2) BK_ROW(3) BK_ROW(4) BK_ROW(5) BK_ROW(6) BK_ROW(7)
@@ -198,6 +218,20 @@ BK_ROW(8) BK_ROW(9) BK_ROW(10) BK_ROW(11) BK_ROW(12) BK_ROW(13) BK_ROW(14)
 static const bk_tile_fn bk_table[BK_PMAX][2] = {BK_PAIR(1),  BK_PAIR(2),  BK_PAIR(3),  BK_PAIR(4), BK_PAIR(5),
                                                 BK_PAIR(6),  BK_PAIR(7),  BK_PAIR(8),  BK_PAIR(9), BK_PAIR(10),
                                                 BK_PAIR(11), BK_PAIR(12), BK_PAIR(13), BK_PAIR(14)};
+
+/* Two-row tiles for maps at most 7 wide (DenseNet's 7x7 stage): 2 x Wo pixels, so the tile keeps enough
+ * accumulators to hide the FMA latency (one 7-pixel row: 14, measured 74-85 GFLOP/s). The stores need no
+ * change: whole rows are contiguous in the output. */
+#define BK2_DEF(w, nob)                                                                                          \
+    static FK_AVX512 void bk2_##w##_##nob(const bk_prep *p, const bk_rows *in, const float *wt, float *y, int ob0, \
+                                          int oy, int ox0) {                                                     \
+        bk_tile(p, 2 * w, w, nob, in, wt, y, ob0, oy, ox0);                                                      \
+    }
+#define BK2_ROW(w) BK2_DEF(w, 1) BK2_DEF(w, 2)
+BK2_ROW(1) BK2_ROW(2) BK2_ROW(3) BK2_ROW(4) BK2_ROW(5) BK2_ROW(6) BK2_ROW(7)
+#define BK2_PAIR(w) {bk2_##w##_1, bk2_##w##_2}
+static const bk_tile_fn bk2_table[BK_PMAX / 2][2] = {BK2_PAIR(1), BK2_PAIR(2), BK2_PAIR(3), BK2_PAIR(4),
+                                                     BK2_PAIR(5), BK2_PAIR(6), BK2_PAIR(7)};
 
 /* The stem's tile (stride 2 across): XP is the padded plain input, each step one input channel and tap, the
  * 14 pixels' values two floats apart. */
@@ -287,31 +321,39 @@ static void bk_pairs_task(void *arg, int i) {
 static void bk_stream_task(void *arg, int i) {
     const bk_run *r = arg;
     const bk_prep *p = r->p;
+    const int R = p->kh + p->rows2; /* ring slots: the rows one step of output rows reads */
     const size_t rs = (size_t)p->Wp * 16, slot = (size_t)p->CB * rs;
-    float *ring = r->xb + (size_t)i * p->kh * slot;
-    int oy0 = (int)((long)p->Ho * i / r->chunks), oy1 = (int)((long)p->Ho * (i + 1) / r->chunks);
+    float *ring = r->xb + (size_t)i * R * slot;
+    int units = p->rows2 ? (p->Ho + 1) / 2 : p->Ho, u = p->rows2 ? 2 : 1; /* chunks start on even rows */
+    int oy0 = u * (int)((long)units * i / r->chunks), oy1 = u * (int)((long)units * (i + 1) / r->chunks);
+    if (oy1 > p->Ho) oy1 = p->Ho;
     bk_rows in = {{0}, rs};
-    for (int oy = oy0, next = oy0; oy < oy1; oy++) {
-        for (; next < oy + p->kh; next++)
-            for (int cb = 0; cb < p->CB; cb++) bk_pack_row(p, r->x, ring + (size_t)(next % p->kh) * slot + cb * rs, cb, next);
-        for (int ky = 0; ky < p->kh; ky++) in.rows[ky] = ring + (size_t)((oy + ky) % p->kh) * slot;
-        /* The input row the next output row will pack is one short run in each of C planes: too many streams
-         * for the hardware prefetchers, so each line would be a demand miss to L3 (measured: the packing was
-         * 12 % of fr_expression). Requested while this row computes, a slice of channels before each tile
-         * (all at once, the requests queued up behind each other and stalled the tile). */
-        int iy = oy + p->kh - p->pt, pf = oy + 1 < oy1 && iy >= 0 && iy < p->H;
+    for (int oy = oy0, next = oy0, step; oy < oy1; oy += step) {
+        step = p->rows2 && oy + 1 < oy1 ? 2 : 1;
+        for (; next < oy + p->kh + step - 1; next++)
+            for (int cb = 0; cb < p->CB; cb++) bk_pack_row(p, r->x, ring + (size_t)(next % R) * slot + cb * rs, cb, next);
+        for (int ky = 0; ky < p->kh + step - 1; ky++) in.rows[ky] = ring + (size_t)((oy + ky) % R) * slot;
+        /* The input rows the next step will pack are short runs in each of C planes: too many streams for the
+         * hardware prefetchers, so each line would be a demand miss to L3 (measured: the packing was 12 % of
+         * fr_expression). Requested while this step computes, a slice of channels before each tile (all at
+         * once, the requests queued up behind each other and stalled the tile). */
         const size_t plane = (size_t)p->H * p->W;
-        const uintptr_t row0 = (uintptr_t)(r->x + (size_t)iy * p->W), row1 = row0 + (size_t)p->W * sizeof(float) - 1;
-        int tiles = p->npairs * ((p->Wo + p->P - 1) / p->P), per = (p->C + tiles - 1) / tiles, c = 0;
+        int iy0 = next - p->pt, iy1 = iy0 + step; /* input rows [iy0, iy1) */
+        if (iy0 < 0) iy0 = 0;
+        if (iy1 > p->H) iy1 = p->H;
+        int pf = oy + step < oy1 && iy0 < iy1 && !p->in_blocked; /* blocked rows are long runs: prefetchers follow */
+        const uintptr_t row0 = (uintptr_t)(r->x + (size_t)iy0 * p->W), row1 = row0 + (size_t)(iy1 - iy0) * p->W * sizeof(float) - 1;
+        int tiles = p->npairs * (step == 2 ? 1 : (p->Wo + p->P - 1) / p->P), per = (p->C + tiles - 1) / tiles, c = 0;
         for (int pair = 0; pair < p->npairs; pair++) {
             int nob = p->OB - 2 * pair < 2 ? 1 : 2;
             const float *wt = p->w + (size_t)pair * 32 * p->C * p->kh * p->kw;
-            for (int ox0 = 0; ox0 < p->Wo; ox0 += p->P) {
+            for (int ox0 = 0; ox0 < p->Wo; ox0 += step == 2 ? p->Wo : p->P) {
                 for (int ce = c + per < p->C ? c + per : p->C; pf && c < ce; c++)
                     for (uintptr_t l = row0 & ~(uintptr_t)63; l <= row1; l += 64)
                         _mm_prefetch((const char *)(l + c * plane * sizeof(float)), _MM_HINT_T1);
                 int np = p->Wo - ox0 < p->P ? p->Wo - ox0 : p->P;
-                bk_table[np - 1][nob - 1](p, &in, wt, r->y, 2 * pair, oy, ox0);
+                if (step == 2) bk2_table[p->Wo - 1][nob - 1](p, &in, wt, r->y, 2 * pair, oy, 0);
+                else bk_table[np - 1][nob - 1](p, &in, wt, r->y, 2 * pair, oy, ox0);
             }
         }
     }
@@ -368,7 +410,8 @@ static int blocked_fast(const fk__run_ctx *cx, const fk__node *n) {
             if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_pairs_task, &r);
             else bk_pairs_task(&r, 0);
         } else {
-            r.chunks = cx->threads < p->Ho ? cx->threads : p->Ho;
+            int units = p->rows2 ? (p->Ho + 1) / 2 : p->Ho;
+            r.chunks = cx->threads < units ? cx->threads : units;
             if (r.chunks > BK_MAX_CHUNKS) r.chunks = BK_MAX_CHUNKS;
             if (r.chunks > 1) fk__pool_for(cx->pool, cx->threads, r.chunks, bk_stream_task, &r);
             else bk_stream_task(&r, 0);
@@ -377,6 +420,29 @@ static int blocked_fast(const fk__run_ctx *cx, const fk__node *n) {
     return FK_OK;
 }
 
+#endif
+
+#ifdef FK_HAVE_X86
+/* N's input stays blocked when a blocked conv (prepared before it: nodes are in topological order) produced it
+ * and N is its only reader and it is nobody's output or alias. */
+static void link_blocked(const fk__graph *g, const fk__node *n, bk_prep *p) {
+    int x = n->in[0];
+    const fk__tensor *t = &g->t[x];
+    if (t->is_output || t->alias_of >= 0 || t->kind != FK__T_ACT) return;
+    fk__node *prod = NULL;
+    for (int i = 0; i < g->nn; i++) {
+        const fk__node *m = &g->n[i];
+        for (int k = 0; k < m->n_in; k++)
+            if (m->in[k] == x && m != n) return; /* another reader */
+        for (int k = 0; k < m->n_out; k++)
+            if (m->out[k] == x) prod = (fk__node *)m;
+    }
+    if (!prod || prod->n_out != 1 || prod->prep_free != bk_prep_free) return;
+    bk_prep *pp = prod->prep;
+    if (pp->O != p->C || pp->Ho * pp->Wo != p->H * p->W) return; /* either may see the map as one row */
+    pp->out_blocked = 1;
+    p->in_blocked = 1;
+}
 #endif
 
 int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
@@ -425,19 +491,22 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
         ns = fk__tensor_numel(&g->t[a->act_slope]);
         if (ns != 1 && ns != q.O) return FK_OK;
     }
+    /* A 1x1 conv without padding on a small map (DenseNet's 7x7 stage) is the same conv on one row of H x W
+     * pixels: whole tiles of up to 14 pixels instead of 7-pixel rows, and the packing reads each channel's
+     * plane as one run. */
+    if (!stem && q.kh == 1 && q.kw == 1 && !a->pads[0] && !a->pads[1] && !a->pads[2] && !a->pads[3] && q.H > 1 &&
+        q.H * q.W <= 64)
+        q.W = q.Wo = q.H * q.W, q.H = q.Ho = 1;
     q.CB = q.C / 16, q.OB = q.O / 16, q.npairs = (q.OB + 1) / 2;
     int sw = stem ? 2 : 1;
     q.Hp = (q.Ho - 1) * q.sh + q.kh > q.H + q.pt ? (q.Ho - 1) * q.sh + q.kh : q.H + q.pt;
     q.Wp = (q.Wo - 1) * sw + q.kw > q.W + q.pl ? (q.Wo - 1) * sw + q.kw : q.W + q.pl;
-    /* tile width: the widest divisor of Wo from 8 to 14 (no short tile), else 14 and a shorter last tile */
-    q.P = q.Wo <= BK_PMAX ? q.Wo : BK_PMAX;
-    for (int d = BK_PMAX; d >= 8 && q.Wo > BK_PMAX; d--)
-        if (q.Wo % d == 0) {
-            q.P = d;
-            break;
-        }
+    /* tile width: as few tiles per row as 14 pixels allow, evenly wide (17 = 9 + 8, not 14 + 3: a short tile
+     * has too few accumulators to hide the FMA latency) */
+    q.P = (q.Wo + (q.Wo + BK_PMAX - 1) / BK_PMAX - 1) / ((q.Wo + BK_PMAX - 1) / BK_PMAX);
     int T = q.kh * q.kw;
     q.pair_major = (size_t)q.O * q.C * T * sizeof(float) > (512u << 10);
+    q.rows2 = !stem && !q.pair_major && 2 * q.Wo <= BK_PMAX && q.Ho >= 2;
     q.pre_op = a->pre_op != 0;
     q.pre_relu = a->pre_act == FK__ACT_RELU;
     bk_prep *p = fk__calloc(1, sizeof *p);
@@ -470,9 +539,10 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
     p->epi.act_a = a->act_a;
     p->epi.act_b = a->act_b;
     p->epi.per_row = 0;
-    n->scratch_bytes = sizeof(float) * ((stem || q.pair_major ? (size_t)q.C * q.Hp * q.Wp : (size_t)BK_MAX_CHUNKS * q.kh * q.C * q.Wp) + 16);
+    n->scratch_bytes = sizeof(float) * ((stem || q.pair_major ? (size_t)q.C * q.Hp * q.Wp : (size_t)BK_MAX_CHUNKS * (q.kh + q.rows2) * q.C * q.Wp) + 16);
     n->prep = p;
     n->prep_free = bk_prep_free;
+    if (!stem && !q.pre_op) link_blocked(g, n, p);
 #else
     (void)g;
     (void)n;
