@@ -64,6 +64,14 @@ void fk__gemm_avx512(const fk__gemm_args *ga, fk__pool *pool, int threads);
 size_t fk__gemm_packed_a_size(int M, int K);
 void fk__gemm_pack_a(float *dst, const float *a, ptrdiff_t lda, int M, int K);
 
+/* Tensor ID's float32 constant values, or NULL (not a constant, or, with N >= 0, not N values). */
+static inline const float *fk__const_data(const fk__graph *g, int id, int64_t n) {
+    if (id < 0 || id >= g->nt) return NULL;
+    const fk__tensor *t = &g->t[id];
+    if (t->kind != FK__T_CONST || t->dtype != FK__DT_F32 || !t->data) return NULL;
+    return n < 0 || fk__tensor_numel(t) == n ? t->data : NULL;
+}
+
 /* Scalar activation / bias + activation of one value of channel CH (border paths, sigmoid/tanh). */
 float fk__act_scalar(const fk__epilogue *e, int ch, float v);
 float fk__epi_apply(const fk__epilogue *e, int ch, float v);
@@ -72,6 +80,9 @@ float fk__epi_apply(const fk__epilogue *e, int ch, float v);
 #include <immintrin.h>
 #define FK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define FK_HAVE_X86 1
+
+/* the first N of 16 lanes (none for N <= 0, all from 16) */
+static inline __mmask16 fk__lanes16(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* exp of 16 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial, exponent via
  * scalef), within 2 ulp of expf on [-87, 88]; inputs are clamped so the result is finite and not subnormal. */

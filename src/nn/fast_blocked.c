@@ -51,16 +51,7 @@ static void bk_prep_free(void *pv) {
     fk__free(p);
 }
 
-static const float *const_data(const fk__graph *g, int id, int64_t n) {
-    if (id < 0 || id >= g->nt) return NULL;
-    const fk__tensor *t = &g->t[id];
-    if (t->kind != FK__T_CONST || t->dtype != FK__DT_F32 || !t->data) return NULL;
-    return n < 0 || fk__tensor_numel(t) == n ? t->data : NULL;
-}
-
 #ifdef FK_HAVE_X86
-
-static inline __mmask16 mask_n(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* r[i][j] -> r[j][i] for a 16 x 16 block in 16 registers: 32-bit, then 64-bit interleaves within 128-bit
  * lanes, then two rounds of 128-bit lane shuffles. */
@@ -113,7 +104,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void pack_row(const bk_pr
     const float *sc = PRE ? p->scale + cb * 16 : NULL, *sh = PRE ? p->shift + cb * 16 : NULL;
     for (int x0 = 0; x0 < p->W; x0 += 16) {
         int n = p->W - x0 < 16 ? p->W - x0 : 16;
-        __mmask16 m = mask_n(n);
+        __mmask16 m = fk__lanes16(n);
         __m512 r[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
@@ -183,7 +174,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void bk_store(const bk_pr
                                                                         int ob0, int oy, int ox0) {
     const fk__epilogue *e = &p->epi;
     const size_t plane = (size_t)p->Ho * p->Wo;
-    const __mmask16 m = mask_n(NP);
+    const __mmask16 m = fk__lanes16(NP);
     for (int b = 0; b < NOB; b++) {
         int o0 = (ob0 + b) * 16;
         __m512 vb = _mm512_loadu_ps(e->bias + o0);
@@ -476,17 +467,17 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
      * 64 -> 32..512 and 128 -> 64 layers on 4x4..16x16 maps were 15-30 % slower; 128 -> 256/512 on 7x7 and
      * 464 -> 1024 were 10-20 % faster; in-process A/B, thread CPU). */
     if (!a->pre_op && q.kh * q.kw == 1 && (q.C < 128 || q.O < 256)) return FK_OK;
-    const float *w = const_data(g, n->in[1], -1);
-    const float *bias = n->n_in > 2 && n->in[2] >= 0 ? const_data(g, n->in[2], q.O) : NULL;
+    const float *w = fk__const_data(g, n->in[1], -1);
+    const float *bias = n->n_in > 2 && n->in[2] >= 0 ? fk__const_data(g, n->in[2], q.O) : NULL;
     if (!w || (n->n_in > 2 && n->in[2] >= 0 && !bias)) return FK_OK;
     const float *scale = NULL, *shift = NULL, *slope = NULL;
     if (a->pre_op) {
-        scale = const_data(g, n->in[3], q.C), shift = const_data(g, n->in[4], q.C);
+        scale = fk__const_data(g, n->in[3], q.C), shift = fk__const_data(g, n->in[4], q.C);
         if (!scale || !shift) return FK_OK;
     }
     int64_t ns = 0;
     if (a->act == FK__ACT_PRELU) {
-        slope = const_data(g, a->act_slope, -1);
+        slope = fk__const_data(g, a->act_slope, -1);
         if (!slope) return FK_OK;
         ns = fk__tensor_numel(&g->t[a->act_slope]);
         if (ns != 1 && ns != q.O) return FK_OK;

@@ -44,16 +44,7 @@ static void c3_prep_free(void *pv) {
     fk__free(p);
 }
 
-static const float *const_data(const fk__graph *g, int id, int64_t n) {
-    if (id < 0 || id >= g->nt) return NULL;
-    const fk__tensor *t = &g->t[id];
-    if (t->kind != FK__T_CONST || t->dtype != FK__DT_F32 || !t->data) return NULL;
-    return n < 0 || fk__tensor_numel(t) == n ? t->data : NULL;
-}
-
 #ifdef FK_HAVE_X86
-
-static inline __mmask16 mask_n(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 typedef struct c3_ctx {
     const c3_prep *p;
@@ -64,7 +55,7 @@ typedef struct c3_ctx {
 static FK_AVX512 void pack_pre(const void *ctxv, float *dst, int col0, int nc) {
     const c3_ctx *c = ctxv;
     const c3_prep *p = c->p;
-    __mmask16 k0 = mask_n(nc), k1 = mask_n(nc - 16);
+    __mmask16 k0 = fk__lanes16(nc), k1 = fk__lanes16(nc - 16);
     const float *x = c->x + col0;
     const __m512 z = _mm512_setzero_ps();
     int HW = p->H * p->W;
@@ -100,10 +91,10 @@ static FK_AVX512 void split_phases(const c3_prep *p, const float *x, float *q) {
                     int x0 = 2 * j + 16 * h, lo = p->pl - x0, hi = p->pl + p->W - x0; /* lanes [lo, hi) */
                     if (lo < 0) lo = 0;
                     if (hi > 16) hi = 16;
-                    v[h] = xr && hi > lo ? _mm512_maskz_loadu_ps((__mmask16)(mask_n(hi) & ~mask_n(lo)), xr + (x0 - p->pl))
+                    v[h] = xr && hi > lo ? _mm512_maskz_loadu_ps((__mmask16)(fk__lanes16(hi) & ~fk__lanes16(lo)), xr + (x0 - p->pl))
                                          : z;
                 }
-                __mmask16 m = mask_n(p->Wq - j);
+                __mmask16 m = fk__lanes16(p->Wq - j);
                 _mm512_mask_storeu_ps(de + j, m, _mm512_permutex2var_ps(v[0], even, v[1]));
                 _mm512_mask_storeu_ps(dod + j, m, _mm512_permutex2var_ps(v[0], odd, v[1]));
             }
@@ -122,14 +113,14 @@ static FK_AVX512 void pack_s2(const void *ctxv, float *dst, int col0, int nc) {
         const float *src = c->x + (size_t)oy * p->Wq + ox;
         float *d = dst + rel;
         if (seg > 16) {
-            __mmask16 m = mask_n(seg - 16);
+            __mmask16 m = fk__lanes16(seg - 16);
             for (int k = 0; k < p->K; k++) {
                 const float *s = src + p->koff[k];
                 _mm512_storeu_ps(d + (size_t)k * FK__GEMM_NR, _mm512_loadu_ps(s));
                 _mm512_mask_storeu_ps(d + (size_t)k * FK__GEMM_NR + 16, m, _mm512_maskz_loadu_ps(m, s + 16));
             }
         } else {
-            __mmask16 m = mask_n(seg);
+            __mmask16 m = fk__lanes16(seg);
             for (int k = 0; k < p->K; k++)
                 _mm512_mask_storeu_ps(d + (size_t)k * FK__GEMM_NR, m, _mm512_maskz_loadu_ps(m, src + p->koff[k]));
         }
@@ -192,16 +183,16 @@ int fk__fast_conv3_prepare(fk__graph *g, fk__node *n) {
     } else {
         return FK_OK;
     }
-    const float *w = const_data(g, n->in[1], -1), *bias = n->n_in > 2 && n->in[2] >= 0 ? const_data(g, n->in[2], q.O) : NULL;
+    const float *w = fk__const_data(g, n->in[1], -1), *bias = n->n_in > 2 && n->in[2] >= 0 ? fk__const_data(g, n->in[2], q.O) : NULL;
     if (!w || (n->n_in > 2 && n->in[2] >= 0 && !bias)) return FK_OK;
     const float *scale = NULL, *shift = NULL, *slope = NULL;
     if (q.kind == C3_PRE_1X1) {
-        scale = const_data(g, n->in[3], q.C), shift = const_data(g, n->in[4], q.C);
+        scale = fk__const_data(g, n->in[3], q.C), shift = fk__const_data(g, n->in[4], q.C);
         if (!scale || !shift) return FK_OK;
     }
     int64_t ns = 0;
     if (a->act == FK__ACT_PRELU) {
-        slope = const_data(g, a->act_slope, -1);
+        slope = fk__const_data(g, a->act_slope, -1);
         if (!slope) return FK_OK;
         ns = fk__tensor_numel(&g->t[a->act_slope]);
         if (ns != 1 && ns != q.O) return FK_OK;
