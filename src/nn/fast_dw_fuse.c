@@ -35,7 +35,7 @@ typedef struct fuse_stage {
     float *slope;   /* O or NULL */
     fk__epilogue epi;
     fk__direct_conv *direct;
-    uint16_t *mask; /* DW: [column block][3] valid lanes of the three loads of each input row */
+    uint16_t *mask; /* DW: per 16-column input vector of a row, its lanes inside the map */
 } fuse_stage;
 
 typedef struct fuse_prep {
@@ -154,70 +154,117 @@ static inline __attribute__((always_inline)) FK_AVX512 void put(const fk__epilog
     _mm512_mask_storeu_ps(dst, m, fk__act_vec(e, v, sl));
 }
 
-/* Taps kx = 0, 1, 2 of input row XR (already offset to the block's first input column) for 16 outputs. */
-static inline __attribute__((always_inline)) FK_AVX512 void taps3(const float *xr, int s2, const uint16_t *m,
-                                                                  __m512 *t0, __m512 *t1, __m512 *t2) {
-    if (!s2) {
-        *t0 = _mm512_maskz_loadu_ps(m[0], xr);
-        *t1 = _mm512_maskz_loadu_ps(m[1], xr + 1);
-        *t2 = _mm512_maskz_loadu_ps(m[2], xr + 2);
-    } else {
-        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-        const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-        const __m512i sh1 = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-        __m512 a = _mm512_maskz_loadu_ps(m[0], xr);
-        __m512 bb = _mm512_maskz_loadu_ps(m[1], xr + 16);
-        __m512 cc = _mm512_maskz_loadu_ps(m[2], xr + 32);
-        *t0 = _mm512_permutex2var_ps(a, even, bb);
-        *t1 = _mm512_permutex2var_ps(a, odd, bb);
-        *t2 = _mm512_permutex2var_ps(*t0, sh1, cc);
+/* Depthwise 3x3 row: IN[ky] is the input row s*r - 1 + ky (channel c at + c * inp), NULL outside the map.
+ * Each input row is loaded once per 16-column block, aligned (rows start at column 0 of the ring), instead of
+ * once per tap at a misaligned address: the loads were what bound this stage. Per block the three weight
+ * columns are summed over the rows first (P0, P1, P2 for taps kx = 0, 1, 2, on unshifted columns), then the
+ * outer two sums are shifted by one lane into place with the neighbour block's lane (valignd): two shuffles per
+ * output vector instead of six. Columns beyond the map and missing rows load as zeros (the pad).
+ * Stride 2 splits the two input vectors of a block into even columns (tap 1) and odd columns (tap 2; tap 0 is
+ * the odd columns one lane later, the previous block's last odd column entering lane 0). */
+static inline __attribute__((always_inline)) FK_AVX512 __m512 dw_act(const fk__epilogue *e, int act, __m512 v,
+                                                                     __m512 bias, __m512 slope) {
+    v = _mm512_add_ps(v, bias);
+    switch (act) {
+    case FK__ACT_NONE: return v;
+    case FK__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case FK__ACT_PRELU: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, slope);
+    default: return fk__act_vec(e, v, slope);
     }
 }
 
-/* Depthwise 3x3 row: IN[ky] is the input row s*r - 1 + ky (channel c at + c * inp), NULL outside the map.
- * Channel outer (its nine weights in registers), two column blocks per step; the border masks come from the
- * stage's table. */
-static FK_AVX512 void dw_row(const fuse_stage *st, const float *const in[3], size_t inp, float *yrow, size_t plane) {
-    int nblk = (st->Wo + 15) / 16, s2 = st->s == 2, bw = s2 ? 32 : 16;
+/* ACT is a constant where this is inlined (the common activations) or -1 (any, through fk__act_vec): the
+ * switch per stored vector was a good part of the row's time. */
+static inline __attribute__((always_inline)) FK_AVX512 void dw_row_act(const fuse_stage *st, const float *const in[3],
+                                                                       size_t inp, float *yrow, size_t plane, int act) {
+    int nblk = (st->Wo + 15) / 16, s2 = st->s == 2;
+    __mmask16 mlast = lanes(0, st->Wo - (nblk - 1) * 16);
+    const float *row[3];
+    __mmask16 rv[3]; /* all lanes, or none for a row outside the map (its loads read nothing) */
+    for (int ky = 0; ky < 3; ky++) {
+        row[ky] = in[ky] ? in[ky] : in[1];
+        rv[ky] = in[ky] ? 0xFFFF : 0;
+    }
+    const uint16_t *lm = st->mask; /* per input vector: lanes inside the map */
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     for (int c = 0; c < st->C; c++) {
         const float *wc = st->w + (size_t)c * 9;
         __m512 w9[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) w9[k] = _mm512_set1_ps(wc[k]);
         float *yc = yrow + (size_t)c * plane;
-        int b = 0;
-        for (; b + 2 <= nblk; b += 2) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-#pragma GCC unroll 3
-            for (int ky = 0; ky < 3; ky++) {
-                if (!in[ky]) continue;
-                const float *xr = in[ky] + (size_t)c * inp + b * bw - 1;
-                __m512 t0, t1, t2, u0, u1, u2;
-                taps3(xr, s2, st->mask + b * 3, &t0, &t1, &t2);
-                taps3(xr + bw, s2, st->mask + b * 3 + 3, &u0, &u1, &u2);
-                a0 = _mm512_fmadd_ps(t0, w9[ky * 3], a0);
-                a1 = _mm512_fmadd_ps(t1, w9[ky * 3 + 1], a1);
-                a0 = _mm512_fmadd_ps(t2, w9[ky * 3 + 2], a0);
-                b0 = _mm512_fmadd_ps(u0, w9[ky * 3], b0);
-                b1 = _mm512_fmadd_ps(u1, w9[ky * 3 + 1], b1);
-                b0 = _mm512_fmadd_ps(u2, w9[ky * 3 + 2], b0);
+        __m512 bias = _mm512_set1_ps(st->bias[c]), slope = st->slope ? _mm512_set1_ps(st->slope[c]) : bias;
+        const float *r0 = row[0] + (size_t)c * inp, *r1 = row[1] + (size_t)c * inp, *r2 = row[2] + (size_t)c * inp;
+        if (!s2) {
+            /* P of block b + 1 is computed before block b is stored: its P2 lane 0 is block b's last tap */
+            __m512 p0l = _mm512_setzero_ps(), p0, p1, p2;
+            {
+                __m512 x0 = _mm512_maskz_loadu_ps(rv[0] & lm[0], r0);
+                __m512 x1 = _mm512_maskz_loadu_ps(rv[1] & lm[0], r1);
+                __m512 x2 = _mm512_maskz_loadu_ps(rv[2] & lm[0], r2);
+                p0 = _mm512_fmadd_ps(x2, w9[6], _mm512_fmadd_ps(x1, w9[3], _mm512_mul_ps(x0, w9[0])));
+                p1 = _mm512_fmadd_ps(x2, w9[7], _mm512_fmadd_ps(x1, w9[4], _mm512_mul_ps(x0, w9[1])));
+                p2 = _mm512_fmadd_ps(x2, w9[8], _mm512_fmadd_ps(x1, w9[5], _mm512_mul_ps(x0, w9[2])));
             }
-            put(&st->epi, c, _mm512_add_ps(a0, a1), yc + b * 16, lanes(0, st->Wo - b * 16));
-            put(&st->epi, c, _mm512_add_ps(b0, b1), yc + b * 16 + 16, lanes(0, st->Wo - b * 16 - 16));
-        }
-        if (b < nblk) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-#pragma GCC unroll 3
-            for (int ky = 0; ky < 3; ky++) {
-                if (!in[ky]) continue;
-                __m512 t0, t1, t2;
-                taps3(in[ky] + (size_t)c * inp + b * bw - 1, s2, st->mask + b * 3, &t0, &t1, &t2);
-                a0 = _mm512_fmadd_ps(t0, w9[ky * 3], a0);
-                a1 = _mm512_fmadd_ps(t1, w9[ky * 3 + 1], a1);
-                a0 = _mm512_fmadd_ps(t2, w9[ky * 3 + 2], a0);
+            for (int b = 0; b < nblk; b++) {
+                __m512 q0 = _mm512_setzero_ps(), q1 = q0, q2 = q0;
+                if (b + 1 < nblk) {
+                    int o = (b + 1) * 16;
+                    __m512 x0 = _mm512_maskz_loadu_ps(rv[0] & lm[b + 1], r0 + o);
+                    __m512 x1 = _mm512_maskz_loadu_ps(rv[1] & lm[b + 1], r1 + o);
+                    __m512 x2 = _mm512_maskz_loadu_ps(rv[2] & lm[b + 1], r2 + o);
+                    q0 = _mm512_fmadd_ps(x2, w9[6], _mm512_fmadd_ps(x1, w9[3], _mm512_mul_ps(x0, w9[0])));
+                    q1 = _mm512_fmadd_ps(x2, w9[7], _mm512_fmadd_ps(x1, w9[4], _mm512_mul_ps(x0, w9[1])));
+                    q2 = _mm512_fmadd_ps(x2, w9[8], _mm512_fmadd_ps(x1, w9[5], _mm512_mul_ps(x0, w9[2])));
+                }
+                __m512 left = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(p0), _mm512_castps_si512(p0l), 15));
+                __m512 right = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(q2), _mm512_castps_si512(p2), 1));
+                __m512 v = dw_act(&st->epi, act, _mm512_add_ps(_mm512_add_ps(left, p1), right), bias, slope);
+                _mm512_mask_storeu_ps(yc + b * 16, b + 1 < nblk ? 0xFFFF : mlast, v);
+                p0l = p0, p0 = q0, p1 = q1, p2 = q2;
             }
-            put(&st->epi, c, _mm512_add_ps(a0, a1), yc + b * 16, lanes(0, st->Wo - b * 16));
+        } else {
+            __m512 p0l = _mm512_setzero_ps();
+            for (int b = 0; b < nblk; b++) {
+                int o = b * 32;
+                __m512 e0, e1, e2, d0, d1, d2;
+                {
+                    __m512 a = _mm512_maskz_loadu_ps(rv[0] & lm[2 * b], r0 + o);
+                    __m512 bb = _mm512_maskz_loadu_ps(rv[0] & lm[2 * b + 1], r0 + o + 16);
+                    e0 = _mm512_permutex2var_ps(a, even, bb), d0 = _mm512_permutex2var_ps(a, odd, bb);
+                }
+                {
+                    __m512 a = _mm512_maskz_loadu_ps(rv[1] & lm[2 * b], r1 + o);
+                    __m512 bb = _mm512_maskz_loadu_ps(rv[1] & lm[2 * b + 1], r1 + o + 16);
+                    e1 = _mm512_permutex2var_ps(a, even, bb), d1 = _mm512_permutex2var_ps(a, odd, bb);
+                }
+                {
+                    __m512 a = _mm512_maskz_loadu_ps(rv[2] & lm[2 * b], r2 + o);
+                    __m512 bb = _mm512_maskz_loadu_ps(rv[2] & lm[2 * b + 1], r2 + o + 16);
+                    e2 = _mm512_permutex2var_ps(a, even, bb), d2 = _mm512_permutex2var_ps(a, odd, bb);
+                }
+                __m512 p0 = _mm512_fmadd_ps(d2, w9[6], _mm512_fmadd_ps(d1, w9[3], _mm512_mul_ps(d0, w9[0])));
+                __m512 p1 = _mm512_fmadd_ps(e2, w9[7], _mm512_fmadd_ps(e1, w9[4], _mm512_mul_ps(e0, w9[1])));
+                __m512 p2 = _mm512_fmadd_ps(d2, w9[8], _mm512_fmadd_ps(d1, w9[5], _mm512_mul_ps(d0, w9[2])));
+                __m512 left = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(p0), _mm512_castps_si512(p0l), 15));
+                __m512 v = dw_act(&st->epi, act, _mm512_add_ps(_mm512_add_ps(left, p1), p2), bias, slope);
+                _mm512_mask_storeu_ps(yc + b * 16, b + 1 < nblk ? 0xFFFF : mlast, v);
+                p0l = p0;
+            }
         }
+    }
+}
+
+static FK_AVX512 void dw_row(const fuse_stage *st, const float *const in[3], size_t inp, float *yrow, size_t plane) {
+    switch (st->epi.act) {
+    case FK__ACT_NONE: dw_row_act(st, in, inp, yrow, plane, FK__ACT_NONE); break;
+    case FK__ACT_RELU: dw_row_act(st, in, inp, yrow, plane, FK__ACT_RELU); break;
+    case FK__ACT_PRELU: dw_row_act(st, in, inp, yrow, plane, FK__ACT_PRELU); break;
+    default: dw_row_act(st, in, inp, yrow, plane, -1); break;
     }
 }
 
@@ -376,17 +423,12 @@ static int stage_init(const fk__graph *g, const fk__node *n, fuse_stage *st, int
         st->w = fk__malloc(sizeof(float) * (size_t)q.C * 9);
         if (!st->w) return FK_ENOMEM;
         memcpy(st->w, w, sizeof(float) * (size_t)q.C * 9);
-        int nblk = (q.Wo + 15) / 16;
-        st->mask = fk__malloc(sizeof(uint16_t) * (size_t)nblk * 3);
+        int nvec = (q.Wo + 15) / 16 * (q.sh == 2 ? 2 : 1); /* input vectors read per row */
+        st->mask = fk__malloc(sizeof(uint16_t) * (size_t)nvec);
         if (!st->mask) return FK_ENOMEM;
-        for (int b = 0; b < nblk; b++) { /* loads start at input column i0 (pad 1); stride 2 loads 16 + 16 + 1 */
-            int s2 = q.sh == 2, i0 = (s2 ? 32 : 16) * b - 1;
-            for (int k = 0; k < 3; k++) {
-                int at = i0 + (s2 ? 16 * k : k);
-                int lo = -at < 0 ? 0 : -at, hi = q.W - at > 16 ? 16 : q.W - at;
-                if (s2 && k == 2 && hi > 1) hi = 1;
-                st->mask[b * 3 + k] = hi > lo ? (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
-            }
+        for (int v = 0; v < nvec; v++) {
+            int hi = q.W - 16 * v > 16 ? 16 : q.W - 16 * v;
+            st->mask[v] = hi > 0 ? (uint16_t)((1u << hi) - 1) : 0;
         }
     } else {
         int nob = (q.O + 15) / 16;
