@@ -75,6 +75,7 @@ static float *rand_buf(size_t n) {
 static double time_ours(const layer *l, const float *x, const float *w, const float *b, float *y, int Ho, int Wo) {
     fk__tensor t[4];
     memset(t, 0, sizeof t);
+    for (int i = 0; i < 4; i++) t[i].alias_of = t[i].placed_in = -1;
     int64_t xd[4] = {1, l->C, l->H, l->W}, wd[4] = {l->O, l->C / l->group, l->k, l->k}, bd[1] = {l->O},
             yd[4] = {1, l->O, Ho, Wo};
     int64_t *dims[4] = {xd, wd, bd, yd};

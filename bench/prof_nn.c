@@ -6,6 +6,7 @@
  * Usage: prof_nn MODEL [RUNS] [TOP] [fast] — TOP slowest nodes listed (12), "fast" skips the reference
  * kernels (slow on the big models). Convolutions also show their GFLOP/s. What it shows decides which kernel to optimise next (docs/performance.md).
  */
+#include "nn/fast.h"
 #include "nn/graph.h"
 
 #include <stdio.h>
@@ -103,8 +104,11 @@ int main(int argc, char **argv) {
         {
             double macs = (double)fk__tensor_numel(y) * (double)(x->rank != 4 ? 1 : n->a.layout == FK__NHWC ? x->dims[3] : x->dims[1]) / n->a.group *
                           n->a.kernel[0] * n->a.kernel[1];
-            printf(" k%dx%d s%d g%d act%d%s %.0f GFLOP/s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.group,
-                   n->a.act, fk__fast_kernel(n) ? "" : " REF", 2 * macs / (med[best] * 1e3));
+            int lay = fk__blocked_conv_layout(n);
+            printf(" k%dx%d s%d g%d act%d%s %.0f GFLOP/s%s%s%s%s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0],
+                   n->a.group, n->a.act, fk__fast_kernel(n) ? "" : " REF", 2 * macs / (med[best] * 1e3),
+                   fk__blocked_conv_kernel(n) ? " blocked" : "", lay & 1 ? " out-blk" : "", lay & 2 ? " in-blk" : "",
+                   lay & 4 ? " in-part-blk" : "");
         }
         if (n->op == FK__OP_MAX_POOL || n->op == FK__OP_AVG_POOL)
             printf(" k%dx%d s%d pads %d,%d,%d,%d%s", n->a.kernel[0], n->a.kernel[1], n->a.stride[0], n->a.pads[0],

@@ -33,6 +33,7 @@ static void set_tensor(fk__tensor *t, const char *name, int kind, int rank, cons
     memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
     t->data = data;
     t->alias_of = -1;
+    t->placed_in = -1;
     t->producer = -1;
 }
 

@@ -66,6 +66,7 @@ typedef struct shape {
     int expose;     /* the first new feature is also a graph output (its Concat is not placed) */
     int relu;       /* BN followed by Relu */
     unsigned seed;
+    int out16;      /* the transition has 16 outputs (a blocked conv: the Concat buffer can stay blocked), else 7 */
 } shape;
 
 /* a dense block: layers of BN-ReLU-Conv1x1-(bias, Relu)-Conv3x3 whose outputs are concatenated; then a
@@ -94,7 +95,7 @@ static void build_block(const shape *s) {
         }
         C += s->growth;
     }
-    int y = conv(bn_relu(cat, C, 1), C, 7, 1, 0, 1);
+    int y = conv(bn_relu(cat, C, 1), C, s->out16 ? 16 : 7, 1, 0, 1);
     tg_output(y);
     if (s->expose) tg_output(first);
 }
@@ -178,14 +179,27 @@ static void test_block(const shape *s) {
         blocked += (s->C0 + l * s->growth) % 16 == 0 && s->bottleneck % 16 == 0;
         blocked += s->bottleneck % 16 == 0 && s->growth % 16 == 0;
     }
+    if (s->out16) blocked++; /* the transition */
     FK_CHECK_INT(count_blocked(g), blocked);
+    /* with every writer but the block's input and every reader of the Concat buffer blocked, the buffer is
+     * kept blocked past the input: the 3x3s write blocked slices, the 1x1s (and the transition) copy them */
+    if (s->out16 && blocked == 2 * s->layers + 1 && s->N == 1 && !s->expose && s->C0 % 16 == 0) {
+        int writers = 0, readers = 0;
+        for (int i = 0; i < g->nn; i++) {
+            int l = fk__blocked_conv_layout(&g->n[i]);
+            writers += g->n[i].a.kernel[0] == 3 && (l & 1);
+            readers += g->n[i].a.pre_op && (l & 4);
+        }
+        FK_CHECK_INT(writers, s->layers);
+        FK_CHECK_INT(readers, s->layers); /* layers 2.. and the transition: the first reads the input only */
+    }
     /* fast kernels for every conv (the pre-op ones included) */
     for (int i = 0; i < g->nn; i++)
         if (g->n[i].op == FK__OP_CONV && !fk__fast_kernel(&g->n[i])) {
             fprintf(stderr, "conv %d has no fast kernel\n", i);
             FK_CHECK(0);
         }
-    size_t nx = (size_t)(s->N * s->C0 * s->H * s->W), ny = (size_t)(s->N * 7 * s->H * s->W),
+    size_t nx = (size_t)(s->N * s->C0 * s->H * s->W), ny = (size_t)(s->N * (s->out16 ? 16 : 7) * s->H * s->W),
            n2 = (size_t)(s->N * s->growth * s->H * s->W);
     float *x = malloc(nx * sizeof(float)), *yf = calloc(ny, sizeof(float)), *yr = calloc(ny, sizeof(float));
     float *ff = calloc(n2, sizeof(float)), *fr = calloc(n2, sizeof(float));
@@ -251,16 +265,18 @@ int main(void) {
     (void)tg_run, (void)check_vals, (void)check_shape, (void)tg_consti; /* nn_tgraph.h helpers not used here */
     const shape shapes[] = {
         /* N  C0  H   W  layers growth bottleneck chained pad expose relu seed */
-        {1, 5, 13, 11, 4, 4, 8, 0, 0, 0, 1, 1u},   /* odd sizes: column tails */
-        {1, 16, 8, 8, 3, 8, 16, 1, 0, 0, 1, 2u},   /* chained Concats */
-        {1, 64, 14, 14, 6, 32, 128, 0, 0, 0, 1, 3u}, /* fr_expression's 14x14 stage: K up to 256, 196 columns */
-        {1, 300, 7, 5, 2, 16, 24, 0, 0, 0, 0, 4u},  /* K > the GEMM's K block; BN without Relu */
-        {1, 6, 9, 9, 3, 4, 8, 0, 1, 0, 1, 5u},      /* padded bottleneck: BN stays */
-        {2, 6, 9, 7, 3, 4, 8, 0, 0, 0, 1, 6u},      /* batch 2: Concats copy */
-        {1, 6, 9, 7, 3, 4, 8, 0, 0, 1, 1, 7u},      /* a Concat input is a graph output: not placed */
-        {1, 32, 10, 17, 3, 16, 48, 1, 0, 0, 0, 8u}, /* blocked: one-block output (16), 3 blocks, 17 = 14 + 3 wide, no Relu */
-        {1, 32, 7, 7, 3, 32, 64, 0, 0, 0, 1, 9u},   /* blocked 7x7 stage: two-row tiles, odd row count */
-        {1, 48, 6, 5, 2, 16, 32, 0, 0, 0, 1, 10u},  /* two-row tiles of 5, even row count */
+        {1, 5, 13, 11, 4, 4, 8, 0, 0, 0, 1, 1u, 0},   /* odd sizes: column tails */
+        {1, 16, 8, 8, 3, 8, 16, 1, 0, 0, 1, 2u, 0},   /* chained Concats */
+        {1, 64, 14, 14, 6, 32, 128, 0, 0, 0, 1, 3u, 0}, /* fr_expression's 14x14 stage: K up to 256, 196 columns */
+        {1, 300, 7, 5, 2, 16, 24, 0, 0, 0, 0, 4u, 0},  /* K > the GEMM's K block; BN without Relu */
+        {1, 6, 9, 9, 3, 4, 8, 0, 1, 0, 1, 5u, 0},      /* padded bottleneck: BN stays */
+        {2, 6, 9, 7, 3, 4, 8, 0, 0, 0, 1, 6u, 0},      /* batch 2: Concats copy */
+        {1, 6, 9, 7, 3, 4, 8, 0, 0, 1, 1, 7u, 0},      /* a Concat input is a graph output: not placed */
+        {1, 32, 10, 17, 3, 16, 48, 1, 0, 0, 0, 8u, 0}, /* blocked: one-block output (16), 3 blocks, 17 = 14 + 3 wide, no Relu */
+        {1, 32, 7, 7, 3, 32, 64, 0, 0, 0, 1, 9u, 0},   /* blocked 7x7 stage: two-row tiles, odd row count */
+        {1, 48, 6, 5, 2, 16, 32, 0, 0, 0, 1, 10u, 0},  /* two-row tiles of 5, even row count */
+        {1, 64, 14, 14, 4, 32, 128, 0, 0, 0, 1, 11u, 1}, /* the Concat buffer kept blocked past the input */
+        {1, 32, 7, 9, 3, 16, 64, 1, 0, 0, 0, 12u, 1},  /* same, chained Concats, no Relu in the pre-op */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_block(&shapes[i]);
     const sconv convs[] = {

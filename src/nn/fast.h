@@ -190,6 +190,9 @@ fk__kernel_fn fk__fast_conv_kernel(const fk__node *n);
  * stride 2 across and many taps (output channels in multiples of 16). fk__fast_conv_prepare offers every Conv
  * here first. */
 int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem);
+/* For tests: which of N's tensors a blocked conv keeps blocked (0 when N is not one): 1 its output, 2 its whole
+ * input (the tensor between two blocked convs), 4 part of its input (a dense block's Concat buffer). */
+int fk__blocked_conv_layout(const fk__node *n);
 fk__kernel_fn fk__blocked_conv_kernel(const fk__node *n);
 
 /* Convolutions whose GEMM packs its own B panels: 1x1 with a folded-forward BatchNorm (fk__attr.pre_op) and

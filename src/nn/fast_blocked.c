@@ -36,6 +36,9 @@ typedef struct bk_prep {
      * 3x3), stays blocked, [C/16][H][W][16] per image (same bytes): the first skips its output transposes
      * (out_blocked), the second copies rows instead of transposing them (in_blocked). */
     int out_blocked, in_blocked;
+    /* In a dense block's Concat buffer kept blocked from channel block blk_cb on (family_blocked_from): the
+     * input's channel blocks from blk_cb are copied, the ones below transposed (CB = none). */
+    int blk_cb;
     int sh;
     fk__epilogue epi;
 } bk_prep;
@@ -94,10 +97,16 @@ static inline __attribute__((always_inline)) FK_AVX512 void pack_row(const bk_pr
     }
     for (int xx = 0; xx < p->pl; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
     for (int xx = p->pl + p->W; xx < p->Wp; xx++) _mm512_store_ps(row + (size_t)xx * 16, z);
-    if (p->in_blocked) { /* rows of the producer's blocked output: a plain copy */
+    if (p->in_blocked || cb >= p->blk_cb) { /* rows of a blocked input: a copy (normalised with a pre-op) */
         const float *b = x + ((size_t)cb * plane + (size_t)iy * p->W) * 16;
         float *d = row + (size_t)p->pl * 16;
-        for (int j = 0; j < p->W; j++) _mm512_store_ps(d + (size_t)j * 16, _mm512_loadu_ps(b + (size_t)j * 16));
+        const __m512 vs = PRE ? _mm512_loadu_ps(p->scale + cb * 16) : z, vt = PRE ? _mm512_loadu_ps(p->shift + cb * 16) : z;
+        for (int j = 0; j < p->W; j++) {
+            __m512 v = _mm512_loadu_ps(b + (size_t)j * 16);
+            if (PRE) v = _mm512_fmadd_ps(v, vs, vt);
+            if (PRE == 2) v = _mm512_max_ps(v, z);
+            _mm512_store_ps(d + (size_t)j * 16, v);
+        }
         return;
     }
     const float *src = x + (size_t)cb * 16 * plane + (size_t)iy * p->W;
@@ -324,24 +333,30 @@ static void bk_stream_task(void *arg, int i) {
         for (; next < oy + p->kh + step - 1; next++)
             for (int cb = 0; cb < p->CB; cb++) bk_pack_row(p, r->x, ring + (size_t)(next % R) * slot + cb * rs, cb, next);
         for (int ky = 0; ky < p->kh + step - 1; ky++) in.rows[ky] = ring + (size_t)((oy + ky) % R) * slot;
-        /* The input rows the next step will pack are short runs in each of C planes: too many streams for the
-         * hardware prefetchers, so each line would be a demand miss to L3 (measured: the packing was 12 % of
-         * fr_expression). Requested while this step computes, a slice of channels before each tile (all at
-         * once, the requests queued up behind each other and stalled the tile). */
+        /* The input rows the next step will pack are short runs in each of C planes (or, blocked, in each of
+         * C/16 block planes): too many streams for the hardware prefetchers, so each line would be a demand
+         * miss to L3 (measured: the packing was 12 % of fr_expression). Requested while this step computes, a
+         * slice of the runs before each tile (all at once, the requests queued up and stalled the tile). Runs:
+         * one per plain channel below blk_cb * 16, then one per blocked channel block. */
         const size_t plane = (size_t)p->H * p->W;
         int iy0 = next - p->pt, iy1 = iy0 + step; /* input rows [iy0, iy1) */
         if (iy0 < 0) iy0 = 0;
         if (iy1 > p->H) iy1 = p->H;
-        int pf = oy + step < oy1 && iy0 < iy1 && !p->in_blocked; /* blocked rows are long runs: prefetchers follow */
+        int plain = p->in_blocked ? 0 : p->blk_cb * 16, runs = plain + (p->in_blocked ? p->CB : p->CB - p->blk_cb);
+        int pf = oy + step < oy1 && iy0 < iy1;
         const uintptr_t row0 = (uintptr_t)(r->x + (size_t)iy0 * p->W), row1 = row0 + (size_t)(iy1 - iy0) * p->W * sizeof(float) - 1;
-        int tiles = p->npairs * (step == 2 ? 1 : (p->Wo + p->P - 1) / p->P), per = (p->C + tiles - 1) / tiles, c = 0;
+        const uintptr_t brow0 = (uintptr_t)(r->x + (size_t)iy0 * p->W * 16), brow1 = brow0 + (size_t)(iy1 - iy0) * p->W * 64 - 1;
+        int tiles = p->npairs * (step == 2 ? 1 : (p->Wo + p->P - 1) / p->P), per = (runs + tiles - 1) / tiles, c = 0;
         for (int pair = 0; pair < p->npairs; pair++) {
             int nob = p->OB - 2 * pair < 2 ? 1 : 2;
             const float *wt = p->w + (size_t)pair * 32 * p->C * p->kh * p->kw;
             for (int ox0 = 0; ox0 < p->Wo; ox0 += step == 2 ? p->Wo : p->P) {
-                for (int ce = c + per < p->C ? c + per : p->C; pf && c < ce; c++)
-                    for (uintptr_t l = row0 & ~(uintptr_t)63; l <= row1; l += 64)
-                        _mm_prefetch((const char *)(l + c * plane * sizeof(float)), _MM_HINT_T1);
+                for (int ce = c + per < runs ? c + per : runs; pf && c < ce; c++) {
+                    uintptr_t lo = c < plain ? row0 : brow0, hi = c < plain ? row1 : brow1;
+                    size_t at = c < plain ? (size_t)c * plane * sizeof(float)
+                                          : ((size_t)(p->CB - (runs - c)) * plane * 16) * sizeof(float);
+                    for (uintptr_t l = lo & ~(uintptr_t)63; l <= hi; l += 64) _mm_prefetch((const char *)(l + at), _MM_HINT_T1);
+                }
                 int np = p->Wo - ox0 < p->P ? p->Wo - ox0 : p->P;
                 if (step == 2) bk2_table[p->Wo - 1][nob - 1](p, &in, wt, r->y, 2 * pair, oy, 0);
                 else bk_table[np - 1][nob - 1](p, &in, wt, r->y, 2 * pair, oy, ox0);
@@ -434,53 +449,58 @@ static void link_blocked(const fk__graph *g, const fk__node *n, bk_prep *p) {
     pp->out_blocked = 1;
     p->in_blocked = 1;
 }
-#endif
 
-int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
-#ifdef FK_HAVE_X86
+/* The geometry and constants of N when the blocked kernels take it (returns 1), else 0. Also used on other
+ * nodes, to know whether they will be blocked (family_blocked_from). */
+typedef struct bk_consts {
+    const float *w, *bias, *scale, *shift, *slope;
+    int64_t ns;
+} bk_consts;
+
+static int bk_check(const fk__graph *g, const fk__node *n, int stem, bk_prep *qo, bk_consts *k) {
     const fk__attr *a = &n->a;
-    if (n->n_in < 2 || n->n_out < 1 || a->layout != FK__NCHW || a->group > 1) return FK_OK;
+    if (n->n_in < 2 || n->n_out < 1 || a->layout != FK__NCHW || a->group > 1) return 0;
     if (a->stride[1] != (stem ? 2 : 1) || (!stem && a->stride[0] != 1) || a->dilation[0] != 1 || a->dilation[1] != 1)
-        return FK_OK;
+        return 0;
     const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]], *wt = &g->t[n->in[1]];
-    if (xt->rank != 4 || yt->rank != 4 || wt->rank != 4 || xt->dtype != FK__DT_F32) return FK_OK;
+    if (xt->rank != 4 || yt->rank != 4 || wt->rank != 4 || xt->dtype != FK__DT_F32) return 0;
     bk_prep q;
     memset(&q, 0, sizeof q);
     q.C = (int)xt->dims[1], q.H = (int)xt->dims[2], q.W = (int)xt->dims[3];
     q.O = (int)yt->dims[1], q.Ho = (int)yt->dims[2], q.Wo = (int)yt->dims[3];
     q.kh = (int)wt->dims[2], q.kw = (int)wt->dims[3], q.pt = a->pads[0], q.pl = a->pads[1];
     q.stem = stem, q.sh = a->stride[0];
-    if (wt->dims[0] != q.O || wt->dims[1] != q.C || q.O % 16 || q.C < 1 || q.Ho < 1 || q.Wo < 1 || q.sh < 1) return FK_OK;
-    if (q.pt < 0 || q.pl < 0 || q.kh < 1 || q.kw < 1 || q.kh > 7 || q.kw > 7) return FK_OK;
+    if (wt->dims[0] != q.O || wt->dims[1] != q.C || q.O % 16 || q.C < 1 || q.Ho < 1 || q.Wo < 1 || q.sh < 1) return 0;
+    if (q.pt < 0 || q.pl < 0 || q.kh < 1 || q.kw < 1 || q.kh > 7 || q.kw > 7) return 0;
     if (stem) {
         /* a few input channels and many taps (the GEMM paths' K = C * kh * kw > 64 case), no pre-operation */
-        if (q.C >= 16 || q.C * q.kh * q.kw <= 64 || a->pre_op) return FK_OK;
+        if (q.C >= 16 || q.C * q.kh * q.kw <= 64 || a->pre_op) return 0;
         if (q.Ho != (q.H + a->pads[0] + a->pads[2] - q.kh) / q.sh + 1 || q.Wo != (q.W + a->pads[1] + a->pads[3] - q.kw) / 2 + 1)
-            return FK_OK;
+            return 0;
     } else {
-        if (q.C % 16) return FK_OK;
-        if (q.Ho != q.H + a->pads[0] + a->pads[2] - q.kh + 1 || q.Wo != q.W + a->pads[1] + a->pads[3] - q.kw + 1) return FK_OK;
+        if (q.C % 16) return 0;
+        if (q.Ho != q.H + a->pads[0] + a->pads[2] - q.kh + 1 || q.Wo != q.W + a->pads[1] + a->pads[3] - q.kw + 1) return 0;
     }
-    if (a->pre_op && n->n_in < 5) return FK_OK;
+    if (a->pre_op && n->n_in < 5) return 0;
     /* A plain 1x1 conv reads its input in place on the GEMM path, while here the input is repacked and the
      * output transposed: with few channels on either side that overhead is not paid back (fr_landmark's
      * 64 -> 32..512 and 128 -> 64 layers on 4x4..16x16 maps were 15-30 % slower; 128 -> 256/512 on 7x7 and
      * 464 -> 1024 were 10-20 % faster; in-process A/B, thread CPU). */
-    if (!a->pre_op && q.kh * q.kw == 1 && (q.C < 128 || q.O < 256)) return FK_OK;
+    if (!a->pre_op && q.kh * q.kw == 1 && (q.C < 128 || q.O < 256)) return 0;
     const float *w = fk__const_data(g, n->in[1], -1);
     const float *bias = n->n_in > 2 && n->in[2] >= 0 ? fk__const_data(g, n->in[2], q.O) : NULL;
-    if (!w || (n->n_in > 2 && n->in[2] >= 0 && !bias)) return FK_OK;
+    if (!w || (n->n_in > 2 && n->in[2] >= 0 && !bias)) return 0;
     const float *scale = NULL, *shift = NULL, *slope = NULL;
     if (a->pre_op) {
         scale = fk__const_data(g, n->in[3], q.C), shift = fk__const_data(g, n->in[4], q.C);
-        if (!scale || !shift) return FK_OK;
+        if (!scale || !shift) return 0;
     }
     int64_t ns = 0;
     if (a->act == FK__ACT_PRELU) {
         slope = fk__const_data(g, a->act_slope, -1);
-        if (!slope) return FK_OK;
+        if (!slope) return 0;
         ns = fk__tensor_numel(&g->t[a->act_slope]);
-        if (ns != 1 && ns != q.O) return FK_OK;
+        if (ns != 1 && ns != q.O) return 0;
     }
     /* A 1x1 conv without padding on a small map (DenseNet's 7x7 stage) is the same conv on one row of H x W
      * pixels: whole tiles of up to 14 pixels instead of 7-pixel rows, and the packing reads each channel's
@@ -500,6 +520,78 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
     q.rows2 = !stem && !q.pair_major && 2 * q.Wo <= BK_PMAX && q.Ho >= 2;
     q.pre_op = a->pre_op != 0;
     q.pre_relu = a->pre_act == FK__ACT_RELU;
+    *qo = q;
+    *k = (bk_consts){w, bias, scale, shift, slope, ns};
+    return 1;
+}
+
+/* A dense block's Concat buffer T (the outermost tensor Concat inputs are placed in) can hold its channels from
+ * CSTART on in the blocked layout when: every node reading a tensor placed in T (or T) is a conv the blocked
+ * kernels take, reading a prefix of T (DenseNet: each layer's 1x1 reads all features so far); every writer is
+ * such a conv too, except writers of channels below CSTART (the block's input, from a pool); CSTART is a
+ * multiple of 16. Returns CSTART, or -1 (then T stays NCHW). Only Concats done in place join a family. */
+static int family_blocked_from(const fk__graph *g, int T) {
+    const fk__tensor *tt = &g->t[T];
+    if (T < 0 || T >= g->nt || tt->placed_in >= 0 || tt->is_output || tt->rank != 4 || tt->dims[0] != 1 ||
+        tt->dtype != FK__DT_F32 || tt->kind != FK__T_ACT)
+        return -1;
+    const size_t chan = (size_t)tt->dims[2] * tt->dims[3] * sizeof(float);
+    int cstart = 0, first_blocked = -1, placed = 0;
+    for (int i = 0; i < g->nn; i++) {
+        const fk__node *m = &g->n[i];
+        if (m->op == FK__OP_CONCAT && m->noop && (m->out[0] == T || g->t[m->out[0]].placed_in == T)) {
+            placed = 1;
+            continue;
+        }
+        bk_prep q;
+        bk_consts k;
+        for (int j = 0; j < m->n_in; j++) {
+            int x = m->in[j];
+            if (x < 0 || (x != T && g->t[x].placed_in != T)) continue;
+            const fk__tensor *xt = &g->t[x];
+            if (j != 0 || m->op != FK__OP_CONV || xt->offset != tt->offset || g->t[x].is_output || !bk_check(g, m, 0, &q, &k))
+                return -1;
+        }
+        for (int j = 0; j < m->n_out; j++) {
+            int y = m->out[j];
+            if (y < 0 || (y != T && g->t[y].placed_in != T)) continue;
+            const fk__tensor *yt = &g->t[y];
+            if (yt->rank != 4 || yt->dims[2] != tt->dims[2] || yt->dims[3] != tt->dims[3] || yt->offset < tt->offset)
+                return -1;
+            int c0 = (int)((yt->offset - tt->offset) / chan), c1 = c0 + (int)yt->dims[1];
+            if (m->op == FK__OP_CONV && bk_check(g, m, 0, &q, &k) && c0 % 16 == 0) {
+                if (first_blocked < 0 || c0 < first_blocked) first_blocked = c0;
+            } else if (c1 > cstart) {
+                cstart = c1;
+            }
+        }
+    }
+    if (!placed || first_blocked < 0 || first_blocked < cstart || cstart % 16) return -1;
+    /* a plain writer above a blocked one would break the order */
+    for (int i = 0; i < g->nn; i++) {
+        const fk__node *m = &g->n[i];
+        for (int j = 0; j < m->n_out && !m->noop; j++) {
+            int y = m->out[j];
+            if (y < 0 || g->t[y].placed_in != T) continue;
+            bk_prep q;
+            bk_consts k;
+            int c0 = (int)((g->t[y].offset - tt->offset) / chan);
+            if (!(m->op == FK__OP_CONV && bk_check(g, m, 0, &q, &k) && c0 % 16 == 0) && c0 >= first_blocked) return -1;
+        }
+    }
+    return cstart;
+}
+#endif
+
+int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
+#ifdef FK_HAVE_X86
+    const fk__attr *a = &n->a;
+    bk_prep q;
+    bk_consts k;
+    if (!bk_check(g, n, stem, &q, &k)) return FK_OK;
+    const float *w = k.w, *bias = k.bias, *scale = k.scale, *shift = k.shift, *slope = k.slope;
+    int64_t ns = k.ns;
+    int T = q.kh * q.kw;
     bk_prep *p = fk__calloc(1, sizeof *p);
     if (!p) return FK_ENOMEM;
     *p = q;
@@ -533,12 +625,27 @@ int fk__blocked_conv_prepare(fk__graph *g, fk__node *n, int stem) {
     n->scratch_bytes = sizeof(float) * ((stem || q.pair_major ? (size_t)q.C * q.Hp * q.Wp : (size_t)BK_MAX_CHUNKS * (q.kh + q.rows2) * q.C * q.Wp) + 16);
     n->prep = p;
     n->prep_free = bk_prep_free;
+    p->blk_cb = p->CB;
+    if (!stem) { /* a dense block's Concat buffer, read (a prefix) or written (a slice), may be kept blocked */
+        const fk__tensor *xt = &g->t[n->in[0]], *yt = &g->t[n->out[0]];
+        int T = xt->placed_in >= 0 ? xt->placed_in : n->in[0], cs = family_blocked_from(g, T);
+        if (cs >= 0) p->blk_cb = cs / 16;
+        T = yt->placed_in;
+        if (T >= 0 && (cs = family_blocked_from(g, T)) >= 0 && yt->offset - g->t[T].offset >= (size_t)cs * yt->dims[2] * yt->dims[3] * sizeof(float))
+            p->out_blocked = 1;
+    }
     if (!stem && !q.pre_op) link_blocked(g, n, p);
 #else
     (void)g;
     (void)n;
 #endif
     return FK_OK;
+}
+
+int fk__blocked_conv_layout(const fk__node *n) {
+    if (!fk__blocked_conv_kernel(n)) return 0;
+    const bk_prep *p = n->prep;
+    return (p->out_blocked ? 1 : 0) | (p->in_blocked ? 2 : 0) | (p->blk_cb < p->CB ? 4 : 0);
 }
 
 fk__kernel_fn fk__blocked_conv_kernel(const fk__node *n) {

@@ -128,6 +128,7 @@ int fk__graph_add_tensor(fk__graph *g, const char *name, int dtype, int kind, in
     for (int i = 0; i < rank; i++) t->dims[i] = dims ? dims[i] : 0;
     t->data = data;
     t->alias_of = -1;
+    t->placed_in = -1;
     t->producer = -1;
     t->last_use = -1;
     return g->nt++;

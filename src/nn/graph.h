@@ -176,6 +176,7 @@ typedef struct fk__tensor {
     size_t offset;    /* byte offset in the session arena (activations and inputs) */
     int alias_of;     /* >= 0: this tensor shares that tensor's buffer (in-place Reshape), else -1 */
     int producer;     /* node index, -1 for constants and inputs */
+    int placed_in;    /* a Concat input written in place: the outermost tensor whose buffer it lives in, else -1 */
     int last_use;     /* index (in run order) of the last node that reads it */
 } fk__tensor;
 

@@ -689,6 +689,7 @@ static int plan_memory(fk__graph *g) {
         par[i] = -1;
         sub[i] = 0;
         g->t[i].alias_of = -1;
+        g->t[i].placed_in = -1;
         g->t[i].last_use = -1;
         g->t[i].offset = 0;
     }
@@ -764,6 +765,7 @@ static int plan_memory(fk__graph *g) {
         int r = i;
         for (; par[r] >= 0; r = par[r]) off += sub[r];
         g->t[i].offset = g->t[r].offset + off;
+        g->t[i].placed_in = r;
     }
     for (int i = 0; i < nt; i++)
         if (root[i] != i) g->t[i].offset = g->t[root[i]].offset;
