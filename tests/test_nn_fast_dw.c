@@ -170,6 +170,17 @@ static void test_convs(fk__pool *pool2) {
         {1, 128, 128, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_NONE, 1, 1},
         {1, 308, 308, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 308, FK__ACT_PRELU, 1, 308},
         {1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
+        /* the summed-taps kernel (fast_dw.c): fr_detect's and fr_feature's depthwise maps, then odd widths past
+         * two blocks with uneven pads (a last row pair of one row, a last stride-2 block of one column) */
+        {1, 64, 64, 30, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
+        {1, 128, 128, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
+        {1, 128, 128, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
+        {1, 256, 256, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
+        {1, 256, 256, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
+        {1, 512, 512, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 512, FK__ACT_PRELU, 1, 512},
+        {1, 7, 7, 13, 47, 3, 3, 1, 1, 1, 1, 0, 1, 2, 1, 7, FK__ACT_CLIP, 1, 1},
+        {2, 9, 9, 11, 65, 3, 3, 2, 2, 1, 1, 2, 1, 0, 0, 9, FK__ACT_LEAKY, 0, 1},
+        {1, 6, 6, 9, 66, 3, 3, 2, 2, 1, 1, 1, 1, 1, 2, 6, FK__ACT_NONE, 1, 1},
     };
     for (size_t i = 0; i < FK__ARRAY_LEN(fixed); i++) check_conv(&fixed[i], pool2, "fixed", (int)i);
     /* 3x3 border cases of the small-map kernels: widths 1..32, heights 1..9, pads 0..2 (each side), stride 1 and
