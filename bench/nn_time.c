@@ -3,12 +3,16 @@
  * median wall time and the median thread CPU time per run (bench tool used by bench_nn.js). On a busy machine
  * the CPU time is the steadier of the two; the inputs are the same LCG values `facekit nn bench` uses.
  * Usage: nn_time MODEL [RUNS] [THREADS]   ->   {"median_ms":..,"median_cpu_ms":..}
+ *        nn_time MODEL serve [THREADS]      ->   one warm session; each line N read from stdin times N runs
+ *                                                and answers one such JSON line (bench_nn.js alternates short
+ *                                                rounds of it with ONNX Runtime's); 0 or end of input stops.
  */
 #include "facekit.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double ms_of(clockid_t id) {
@@ -32,7 +36,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: nn_time MODEL [RUNS] [THREADS]\n");
         return 2;
     }
-    int runs = argc > 2 ? atoi(argv[2]) : 20, threads = argc > 3 ? atoi(argv[3]) : 1;
+    int serve = argc > 2 && !strcmp(argv[2], "serve");
+    int runs = argc > 2 && !serve ? atoi(argv[2]) : 20, threads = argc > 3 ? atoi(argv[3]) : 1;
     if (runs < 1) runs = 1;
     fk_nn_options_t o = {0};
     o.threads = threads;
@@ -54,16 +59,27 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < no; i++) out[i] = malloc(fk_nn_model_output_numel(m, i) * sizeof(float) + 4);
-    double *wall = malloc(sizeof(double) * (size_t)runs), *cpu = malloc(sizeof(double) * (size_t)runs);
-    for (int k = -3; k < runs; k++) {
-        double w0 = ms_of(CLOCK_MONOTONIC), c0 = ms_of(CLOCK_THREAD_CPUTIME_ID);
-        if (fk_nn_session_run(s, (const float *const *)in, out)) {
-            fprintf(stderr, "nn_time: %s\n", fk_nn_session_errmsg(s));
-            return 1;
+    for (int first = 1;; first = 0) {
+        if (serve) {
+            if (scanf("%d", &runs) != 1 || runs < 1) break;
+        } else if (!first) {
+            break;
         }
-        if (k >= 0) wall[k] = ms_of(CLOCK_MONOTONIC) - w0, cpu[k] = ms_of(CLOCK_THREAD_CPUTIME_ID) - c0;
+        double *wall = malloc(sizeof(double) * (size_t)runs), *cpu = malloc(sizeof(double) * (size_t)runs);
+        if (!wall || !cpu) return 1;
+        for (int k = first ? -3 : 0; k < runs; k++) {
+            double w0 = ms_of(CLOCK_MONOTONIC), c0 = ms_of(CLOCK_THREAD_CPUTIME_ID);
+            if (fk_nn_session_run(s, (const float *const *)in, out)) {
+                fprintf(stderr, "nn_time: %s\n", fk_nn_session_errmsg(s));
+                return 1;
+            }
+            if (k >= 0) wall[k] = ms_of(CLOCK_MONOTONIC) - w0, cpu[k] = ms_of(CLOCK_THREAD_CPUTIME_ID) - c0;
+        }
+        printf("{\"median_ms\":%.4f,\"median_cpu_ms\":%.4f}\n", median(wall, runs), median(cpu, runs));
+        fflush(stdout);
+        free(wall);
+        free(cpu);
     }
-    printf("{\"median_ms\":%.4f,\"median_cpu_ms\":%.4f}\n", median(wall, runs), median(cpu, runs));
     fk_nn_session_destroy(s);
     fk_nn_model_close(m);
     return 0;
