@@ -446,9 +446,8 @@ static inline __attribute__((always_inline)) FK_AVX512 __m512 sum_act(const fk__
         p2 = _mm512_fmadd_ps(x2, w9[8], _mm512_fmadd_ps(x1, w9[5], _mm512_mul_ps(x0, w9[2])));                       \
     } while (0)
 
-static inline __attribute__((always_inline)) FK_AVX512 __m512 shift_in(__m512 hi, __m512 lo, const int n) {
-    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), n));
-}
+/* lanes N.. of LO then HI (valignd); a macro: the shift must be a constant expression for clang */
+#define SHIFT_IN(hi, lo, n) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), n))
 
 static inline __attribute__((always_inline)) FK_AVX512 void dw_sum_act(const fk__dw_conv *d, const fk__epilogue *e,
                                                                        const float *x, float *y, int c0, int c1,
@@ -500,10 +499,10 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_sum_act(const fk_
                         SUM3(x1, x2, x3, qb0, qb1, qb2);
                     }
                     __mmask16 m = b + 1 < nblk ? 0xFFFF : mlast;
-                    __m512 va = _mm512_add_ps(_mm512_add_ps(shift_in(a0, a0l, 15), a1), shift_in(qa2, a2, 1));
+                    __m512 va = _mm512_add_ps(_mm512_add_ps(SHIFT_IN(a0, a0l, 15), a1), SHIFT_IN(qa2, a2, 1));
                     _mm512_mask_storeu_ps(ya + b * 16, m, sum_act(e, act, va, bias, slope));
                     if (two) {
-                        __m512 vb = _mm512_add_ps(_mm512_add_ps(shift_in(b0, b0l, 15), b1), shift_in(qb2, b2, 1));
+                        __m512 vb = _mm512_add_ps(_mm512_add_ps(SHIFT_IN(b0, b0l, 15), b1), SHIFT_IN(qb2, b2, 1));
                         _mm512_mask_storeu_ps(yb + b * 16, m, sum_act(e, act, vb, bias, slope));
                     }
                     a0l = a0, a0 = qa0, a1 = qa1, a2 = qa2;
@@ -535,7 +534,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_sum_act(const fk_
                 __m512 p0 = _mm512_fmadd_ps(od[2], w9[6], _mm512_fmadd_ps(od[1], w9[3], _mm512_mul_ps(od[0], w9[0])));
                 __m512 p1 = _mm512_fmadd_ps(ev[2], w9[7], _mm512_fmadd_ps(ev[1], w9[4], _mm512_mul_ps(ev[0], w9[1])));
                 __m512 p2 = _mm512_fmadd_ps(od[2], w9[8], _mm512_fmadd_ps(od[1], w9[5], _mm512_mul_ps(od[0], w9[2])));
-                __m512 v = _mm512_add_ps(_mm512_add_ps(shift_in(p0, p0l, 15), p1), p2);
+                __m512 v = _mm512_add_ps(_mm512_add_ps(SHIFT_IN(p0, p0l, 15), p1), p2);
                 _mm512_mask_storeu_ps(yr + b * 16, b + 1 < nblk ? 0xFFFF : mlast, sum_act(e, act, v, bias, slope));
                 p0l = p0;
             }
