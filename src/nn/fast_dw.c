@@ -427,16 +427,6 @@ static FK_AVX512 void dw_rows_s2(const fk__dw_conv *d, const fk__epilogue *e, co
  * odd columns (tap 2); tap 0 is the odd columns one lane later, the previous block's last odd column entering
  * lane 0. ACT is a constant where this is inlined (none, ReLU, PReLU) or -1 (any, through fk__act_vec): a
  * switch per stored vector was a good part of the time. */
-static inline __attribute__((always_inline)) FK_AVX512 __m512 sum_act(const fk__epilogue *e, int act, __m512 v,
-                                                                      __m512 bias, __m512 slope) {
-    v = _mm512_add_ps(v, bias);
-    switch (act) {
-    case FK__ACT_NONE: return v;
-    case FK__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
-    case FK__ACT_PRELU: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, slope);
-    default: return fk__act_vec(e, v, slope);
-    }
-}
 
 /* the three column sums of one 16-column input vector of each kernel row */
 #define SUM3(x0, x1, x2, p0, p1, p2)                                                                                 \
@@ -500,10 +490,10 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_sum_act(const fk_
                     }
                     __mmask16 m = b + 1 < nblk ? 0xFFFF : mlast;
                     __m512 va = _mm512_add_ps(_mm512_add_ps(SHIFT_IN(a0, a0l, 15), a1), SHIFT_IN(qa2, a2, 1));
-                    _mm512_mask_storeu_ps(ya + b * 16, m, sum_act(e, act, va, bias, slope));
+                    _mm512_mask_storeu_ps(ya + b * 16, m, fk__bias_act_vec(e, act, va, bias, slope));
                     if (two) {
                         __m512 vb = _mm512_add_ps(_mm512_add_ps(SHIFT_IN(b0, b0l, 15), b1), SHIFT_IN(qb2, b2, 1));
-                        _mm512_mask_storeu_ps(yb + b * 16, m, sum_act(e, act, vb, bias, slope));
+                        _mm512_mask_storeu_ps(yb + b * 16, m, fk__bias_act_vec(e, act, vb, bias, slope));
                     }
                     a0l = a0, a0 = qa0, a1 = qa1, a2 = qa2;
                     b0l = b0, b0 = qb0, b1 = qb1, b2 = qb2;
@@ -535,7 +525,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_sum_act(const fk_
                 __m512 p1 = _mm512_fmadd_ps(ev[2], w9[7], _mm512_fmadd_ps(ev[1], w9[4], _mm512_mul_ps(ev[0], w9[1])));
                 __m512 p2 = _mm512_fmadd_ps(od[2], w9[8], _mm512_fmadd_ps(od[1], w9[5], _mm512_mul_ps(od[0], w9[2])));
                 __m512 v = _mm512_add_ps(_mm512_add_ps(SHIFT_IN(p0, p0l, 15), p1), p2);
-                _mm512_mask_storeu_ps(yr + b * 16, b + 1 < nblk ? 0xFFFF : mlast, sum_act(e, act, v, bias, slope));
+                _mm512_mask_storeu_ps(yr + b * 16, b + 1 < nblk ? 0xFFFF : mlast, fk__bias_act_vec(e, act, v, bias, slope));
                 p0l = p0;
             }
         }

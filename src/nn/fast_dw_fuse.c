@@ -162,16 +162,6 @@ static inline __attribute__((always_inline)) FK_AVX512 void put(const fk__epilog
  * output vector instead of six. Columns beyond the map and missing rows load as zeros (the pad).
  * Stride 2 splits the two input vectors of a block into even columns (tap 1) and odd columns (tap 2; tap 0 is
  * the odd columns one lane later, the previous block's last odd column entering lane 0). */
-static inline __attribute__((always_inline)) FK_AVX512 __m512 dw_act(const fk__epilogue *e, int act, __m512 v,
-                                                                     __m512 bias, __m512 slope) {
-    v = _mm512_add_ps(v, bias);
-    switch (act) {
-    case FK__ACT_NONE: return v;
-    case FK__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
-    case FK__ACT_PRELU: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, slope);
-    default: return fk__act_vec(e, v, slope);
-    }
-}
 
 /* ACT is a constant where this is inlined (the common activations) or -1 (any, through fk__act_vec): the
  * switch per stored vector was a good part of the row's time. */
@@ -222,7 +212,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_row_act(const fus
                     _mm512_alignr_epi32(_mm512_castps_si512(p0), _mm512_castps_si512(p0l), 15));
                 __m512 right = _mm512_castsi512_ps(
                     _mm512_alignr_epi32(_mm512_castps_si512(q2), _mm512_castps_si512(p2), 1));
-                __m512 v = dw_act(&st->epi, act, _mm512_add_ps(_mm512_add_ps(left, p1), right), bias, slope);
+                __m512 v = fk__bias_act_vec(&st->epi, act, _mm512_add_ps(_mm512_add_ps(left, p1), right), bias, slope);
                 _mm512_mask_storeu_ps(yc + b * 16, b + 1 < nblk ? 0xFFFF : mlast, v);
                 p0l = p0, p0 = q0, p1 = q1, p2 = q2;
             }
@@ -251,7 +241,7 @@ static inline __attribute__((always_inline)) FK_AVX512 void dw_row_act(const fus
                 __m512 p2 = _mm512_fmadd_ps(d2, w9[8], _mm512_fmadd_ps(d1, w9[5], _mm512_mul_ps(d0, w9[2])));
                 __m512 left = _mm512_castsi512_ps(
                     _mm512_alignr_epi32(_mm512_castps_si512(p0), _mm512_castps_si512(p0l), 15));
-                __m512 v = dw_act(&st->epi, act, _mm512_add_ps(_mm512_add_ps(left, p1), p2), bias, slope);
+                __m512 v = fk__bias_act_vec(&st->epi, act, _mm512_add_ps(_mm512_add_ps(left, p1), p2), bias, slope);
                 _mm512_mask_storeu_ps(yc + b * 16, b + 1 < nblk ? 0xFFFF : mlast, v);
                 p0l = p0;
             }
