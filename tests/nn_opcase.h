@@ -66,17 +66,48 @@ static void op_init(op_case *c, int op, int nin) {
     for (int i = 0; i < 2; i++) c->n.a.stride[i] = c->n.a.dilation[i] = 1;
 }
 
+/* One convolution's shape and attributes (the fast-kernel tests' cases). */
+typedef struct conv_case {
+    int layout, batch, C, O, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group, act, has_bias, slope_n;
+} conv_case;
+
+/* Conv node N for case K reading tensors IN (x, w, bias or -1) and the PReLU slope as tensor 4, writing OUT. */
+static void conv_node_init(fk__node *n, const conv_case *k, int *in, int *out) {
+    memset(n, 0, sizeof *n);
+    n->op = FK__OP_CONV;
+    n->name = "conv";
+    n->n_in = k->has_bias ? 3 : 2;
+    n->in = in;
+    n->n_out = 1;
+    n->out = out;
+    n->a.layout = k->layout;
+    n->a.kernel[0] = k->kh, n->a.kernel[1] = k->kw;
+    n->a.stride[0] = k->sh, n->a.stride[1] = k->sw;
+    n->a.dilation[0] = k->dh, n->a.dilation[1] = k->dw;
+    n->a.pads[0] = k->pt, n->a.pads[1] = k->pl, n->a.pads[2] = k->pb, n->a.pads[3] = k->pr;
+    n->a.group = k->group;
+    n->a.act = k->act;
+    n->a.act_a = k->act == FK__ACT_CLIP ? 0.0f : 0.1f;
+    n->a.act_b = 6.0f;
+    n->a.act_slope = k->act == FK__ACT_PRELU ? 4 : -1;
+}
+
+/* A graph of NN nodes over NT tensors, unplanned (what fk__fast_prepare needs). */
+static void test_graph(fk__graph *g, fk__tensor *t, int nt, fk__node *n, int nn) {
+    memset(g, 0, sizeof *g);
+    g->t = t;
+    g->nt = nt;
+    g->n = n;
+    g->nn = nn;
+    g->source = "test";
+    g->format = "test";
+}
+
 /* Runs the node (inputs filled, output tensor shaped) fast on 2 threads and through the reference; returns
  * the max error, or -1 when no fast kernel was chosen. Frees the case's tensor data. */
 static double run_op(op_case *c, fk__pool *pool2) {
     fk__graph g;
-    memset(&g, 0, sizeof g);
-    g.t = c->t;
-    g.nt = c->nt;
-    g.n = &c->n;
-    g.nn = 1;
-    g.source = "test";
-    g.format = "test";
+    test_graph(&g, c->t, c->nt, &c->n, 1);
     fk__tensor *yt = &c->t[c->out[0]];
     int64_t ny = numel_of(yt->rank, yt->dims);
     FK_CHECK_INT(fk__fast_prepare(&g, &c->n), FK_OK);

@@ -29,10 +29,6 @@ static uint32_t rnd(void) {
 static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
 static float rnd_f(void) { return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f; }
 
-typedef struct conv_case {
-    int layout, batch, C, O, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group, act, has_bias, slope_n;
-} conv_case;
-
 static float act_ref(const conv_case *k, const float *slope, int o, float v) {
     switch (k->act) {
     case FK__ACT_RELU: return v > 0 ? v : 0;
@@ -100,31 +96,9 @@ static double run_conv_case(const conv_case *k, fk__pool *pool2, int expect_fast
     t[3].producer = 0;
     int in[3] = {0, 1, k->has_bias ? 2 : -1}, out[1] = {3};
     fk__node n;
-    memset(&n, 0, sizeof n);
-    n.op = FK__OP_CONV;
-    n.name = "conv";
-    n.n_in = k->has_bias ? 3 : 2;
-    n.in = in;
-    n.n_out = 1;
-    n.out = out;
-    n.a.layout = k->layout;
-    n.a.kernel[0] = k->kh, n.a.kernel[1] = k->kw;
-    n.a.stride[0] = k->sh, n.a.stride[1] = k->sw;
-    n.a.dilation[0] = k->dh, n.a.dilation[1] = k->dw;
-    n.a.pads[0] = k->pt, n.a.pads[1] = k->pl, n.a.pads[2] = k->pb, n.a.pads[3] = k->pr;
-    n.a.group = k->group;
-    n.a.act = k->act;
-    n.a.act_a = k->act == FK__ACT_CLIP ? 0.0f : 0.1f;
-    n.a.act_b = 6.0f;
-    n.a.act_slope = k->act == FK__ACT_PRELU ? 4 : -1;
+    conv_node_init(&n, k, in, out);
     fk__graph g;
-    memset(&g, 0, sizeof g);
-    g.t = t;
-    g.nt = 5;
-    g.n = &n;
-    g.nn = 1;
-    g.format = "test";
-    g.source = "test";
+    test_graph(&g, t, 5, &n, 1);
 
     FK_CHECK_INT(fk__fast_prepare(&g, &n), FK_OK);
     fk__kernel_fn fn = fk__fast_kernel(&n);

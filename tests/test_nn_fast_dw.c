@@ -26,10 +26,6 @@ static float rnd_f(void) { return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f;
 
 /* ---- convolutions ------------------------------------------------------------------------------------------- */
 
-typedef struct conv_case {
-    int batch, C, O, H, W, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group, act, has_bias, slope_n;
-} conv_case;
-
 static int conv_fast_runs;
 static int chain_fused; /* chains that ran fused */
 
@@ -57,31 +53,9 @@ static double run_conv(const conv_case *k, fk__pool *pool2) {
     set_tensor(&t[4], "slope", FK__T_CONST, 3, sd, slope);
     int in[3] = {0, 1, k->has_bias ? 2 : -1}, out[1] = {3};
     fk__node n;
-    memset(&n, 0, sizeof n);
-    n.op = FK__OP_CONV;
-    n.name = "conv";
-    n.n_in = k->has_bias ? 3 : 2;
-    n.in = in;
-    n.n_out = 1;
-    n.out = out;
-    n.a.layout = FK__NCHW;
-    n.a.kernel[0] = k->kh, n.a.kernel[1] = k->kw;
-    n.a.stride[0] = k->sh, n.a.stride[1] = k->sw;
-    n.a.dilation[0] = k->dh, n.a.dilation[1] = k->dw;
-    n.a.pads[0] = k->pt, n.a.pads[1] = k->pl, n.a.pads[2] = k->pb, n.a.pads[3] = k->pr;
-    n.a.group = k->group;
-    n.a.act = k->act;
-    n.a.act_a = k->act == FK__ACT_CLIP ? 0.0f : 0.1f;
-    n.a.act_b = 6.0f;
-    n.a.act_slope = k->act == FK__ACT_PRELU ? 4 : -1;
+    conv_node_init(&n, k, in, out);
     fk__graph g;
-    memset(&g, 0, sizeof g);
-    g.t = t;
-    g.nt = 5;
-    g.n = &n;
-    g.nn = 1;
-    g.format = "test";
-    g.source = "test";
+    test_graph(&g, t, 5, &n, 1);
     FK_CHECK_INT(fk__fast_prepare(&g, &n), FK_OK);
     fk__kernel_fn fn = fk__fast_kernel(&n);
     FK_CHECK(fn != NULL);
@@ -143,44 +117,44 @@ static conv_case random_conv(int depthwise) {
 static void test_convs(fk__pool *pool2) {
     /* the models' shapes: fr_detect, fr_landmark, fr_feature's first layer */
     const conv_case fixed[] = {
-        {1, 3, 16, 240, 320, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_RELU, 1, 1},
-        {1, 1, 32, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_RELU, 1, 1},
-        {1, 3, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_PRELU, 1, 64},
-        {1, 16, 16, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, FK__ACT_RELU, 1, 1},
-        {1, 32, 32, 120, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 32, FK__ACT_RELU, 1, 1},
-        {1, 64, 64, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
-        {1, 128, 128, 15, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
-        {1, 256, 256, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 256, FK__ACT_RELU, 1, 1},
-        {1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
-        {1, 128, 128, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
-        {1, 256, 256, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_RELU, 1, 1},
-        {1, 128, 128, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
-        {2, 20, 20, 15, 16, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 20, FK__ACT_PRELU, 1, 20},
-        {1, 17, 17, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 17, FK__ACT_CLIP, 0, 1},
-        {1, 128, 128, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_CLIP, 1, 1},
-        {1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
-        {2, 24, 24, 17, 33, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 24, FK__ACT_NONE, 0, 1},
-        {1, 8, 8, 9, 13, 3, 3, 3, 3, 2, 2, 1, 0, 2, 1, 8, FK__ACT_LEAKY, 1, 1},
+        {FK__NCHW, 1, 3, 16, 240, 320, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 1, 32, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 3, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, FK__ACT_PRELU, 1, 64},
+        {FK__NCHW, 1, 16, 16, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 32, 32, 120, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 32, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 64, 64, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 128, 128, 15, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 256, 256, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 256, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 128, 128, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
+        {FK__NCHW, 1, 256, 256, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 128, 128, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 2, 20, 20, 15, 16, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 20, FK__ACT_PRELU, 1, 20},
+        {FK__NCHW, 1, 17, 17, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 17, FK__ACT_CLIP, 0, 1},
+        {FK__NCHW, 1, 128, 128, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_CLIP, 1, 1},
+        {FK__NCHW, 1, 64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
+        {FK__NCHW, 2, 24, 24, 17, 33, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 24, FK__ACT_NONE, 0, 1},
+        {FK__NCHW, 1, 8, 8, 9, 13, 3, 3, 3, 3, 2, 2, 1, 0, 2, 1, 8, FK__ACT_LEAKY, 1, 1},
         /* fr_landmark, fr_eye and fr_liveness small maps (fast_dw.c's register and permute kernels) */
-        {1, 128, 128, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
-        {1, 256, 256, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
-        {1, 64, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
-        {1, 16, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, FK__ACT_NONE, 1, 1},
-        {1, 64, 64, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_NONE, 1, 1},
-        {1, 128, 128, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_NONE, 1, 1},
-        {1, 308, 308, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 308, FK__ACT_PRELU, 1, 308},
-        {1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
+        {FK__NCHW, 1, 128, 128, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
+        {FK__NCHW, 1, 256, 256, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
+        {FK__NCHW, 1, 64, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
+        {FK__NCHW, 1, 16, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, FK__ACT_NONE, 1, 1},
+        {FK__NCHW, 1, 64, 64, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, FK__ACT_NONE, 1, 1},
+        {FK__NCHW, 1, 128, 128, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_NONE, 1, 1},
+        {FK__NCHW, 1, 308, 308, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 308, FK__ACT_PRELU, 1, 308},
+        {FK__NCHW, 1, 64, 64, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_PRELU, 1, 64},
         /* the summed-taps kernel (fast_dw.c): fr_detect's and fr_feature's depthwise maps, then odd widths past
          * two blocks with uneven pads (a last row pair of one row, a last stride-2 block of one column) */
-        {1, 64, 64, 30, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
-        {1, 128, 128, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
-        {1, 128, 128, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
-        {1, 256, 256, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
-        {1, 256, 256, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
-        {1, 512, 512, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 512, FK__ACT_PRELU, 1, 512},
-        {1, 7, 7, 13, 47, 3, 3, 1, 1, 1, 1, 0, 1, 2, 1, 7, FK__ACT_CLIP, 1, 1},
-        {2, 9, 9, 11, 65, 3, 3, 2, 2, 1, 1, 2, 1, 0, 0, 9, FK__ACT_LEAKY, 0, 1},
-        {1, 6, 6, 9, 66, 3, 3, 2, 2, 1, 1, 1, 1, 1, 2, 6, FK__ACT_NONE, 1, 1},
+        {FK__NCHW, 1, 64, 64, 30, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 128, 128, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_RELU, 1, 1},
+        {FK__NCHW, 1, 128, 128, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128, FK__ACT_PRELU, 1, 128},
+        {FK__NCHW, 1, 256, 256, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
+        {FK__NCHW, 1, 256, 256, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 256, FK__ACT_PRELU, 1, 256},
+        {FK__NCHW, 1, 512, 512, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 512, FK__ACT_PRELU, 1, 512},
+        {FK__NCHW, 1, 7, 7, 13, 47, 3, 3, 1, 1, 1, 1, 0, 1, 2, 1, 7, FK__ACT_CLIP, 1, 1},
+        {FK__NCHW, 2, 9, 9, 11, 65, 3, 3, 2, 2, 1, 1, 2, 1, 0, 0, 9, FK__ACT_LEAKY, 0, 1},
+        {FK__NCHW, 1, 6, 6, 9, 66, 3, 3, 2, 2, 1, 1, 1, 1, 1, 2, 6, FK__ACT_NONE, 1, 1},
     };
     for (size_t i = 0; i < FK__ARRAY_LEN(fixed); i++) check_conv(&fixed[i], pool2, "fixed", (int)i);
     /* 3x3 border cases of the small-map kernels: widths 1..32, heights 1..9, pads 0..2 (each side), stride 1 and
@@ -188,7 +162,7 @@ static void test_convs(fk__pool *pool2) {
     int acts[3] = {FK__ACT_NONE, FK__ACT_RELU, FK__ACT_PRELU};
     for (int i = 0; i < 384; i++) {
         int s = 1 + i % 2, p = (i / 2) % 3;
-        conv_case k = {1, 5, 5, 1 + (i * 7) % 9, 1 + (i / 6) % 32, 3, 3, s, s, 1, 1, p, (p + i / 3) % 3, (p + i) % 3,
+        conv_case k = {FK__NCHW, 1, 5, 5, 1 + (i * 7) % 9, 1 + (i / 6) % 32, 3, 3, s, s, 1, 1, p, (p + i / 3) % 3, (p + i) % 3,
                        (i / 5) % 3, 5, acts[(i / 7) % 3], i % 4 != 0, 5};
         check_conv(&k, pool2, "small", i);
     }
@@ -280,13 +254,7 @@ static void test_chain(fk__pool *pool2, int it) {
     }
     t[prev].is_output = 1;
     fk__graph g;
-    memset(&g, 0, sizeof g);
-    g.t = t;
-    g.nt = nt;
-    g.n = nodes;
-    g.nn = len;
-    g.source = "test";
-    g.format = "test";
+    test_graph(&g, t, nt, nodes, len);
     size_t scratch_bytes = 64;
     for (int k = 0; k < len; k++) {
         FK_CHECK_INT(fk__fast_prepare(&g, &nodes[k]), FK_OK);
