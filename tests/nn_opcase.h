@@ -1,7 +1,8 @@
 /*
  * nn_opcase.h — the one-node harness the fast-kernel tests share (test_nn_fast.c, test_nn_fast_dw.c): a node
  * with its tensors built by hand, run through the fast kernel the executor would choose (2 threads) and
- * through the plain reference kernel, compared as max |fast - ref| / max(1, |ref|).
+ * through the plain reference kernel, compared as max |fast - ref| / max(1, |ref|); the random-case generator and
+ * the convolution case, node and graph set-up they both use.
  */
 #ifndef FK_NN_OPCASE_H
 #define FK_NN_OPCASE_H
@@ -12,6 +13,17 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+/* xorshift64 for the random cases; each test seeds rng first thing in main */
+static uint64_t rng;
+static uint32_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rnd_f(void) { return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f; }
 
 /* max |a - ref| / max(1, |ref|); equal values (also equal infinities) count 0, a NaN counts as a failure */
 static double max_rel_err(const float *a, const float *ref, size_t n) {
